@@ -1,0 +1,132 @@
+/* The public entry points: argument checks, the context life cycle and error messages. Nothing
+ * below this file knows about the ABI structs. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/error.h"
+#include "../ops/compute.h"
+#include "model.h"
+#include "r2gen.h"
+
+struct r2gen_ctx {
+    model *model;
+    compute cpu;
+    error last_error;
+};
+
+/* r2gen_load has no context to hold its error, so the reason of the last failed load lives in
+ * thread-local storage: the only writable state of the library outside contexts. */
+static _Thread_local error load_error;
+
+const char *r2gen_status_string(r2gen_status status)
+{
+    switch (status) {
+    case R2GEN_OK: return "ok";
+    case R2GEN_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case R2GEN_ERR_IO: return "input/output error";
+    case R2GEN_ERR_MODEL_FORMAT: return "malformed model file";
+    case R2GEN_ERR_UNSUPPORTED: return "unsupported";
+    case R2GEN_ERR_IMAGE: return "image error";
+    case R2GEN_ERR_OUT_OF_MEMORY: return "out of memory";
+    case R2GEN_ERR_NO_IMAGE: return "no image in the study";
+    case R2GEN_ERR_CANCELLED: return "cancelled";
+    case R2GEN_ERR_BUFFER_TOO_SMALL: return "buffer too small";
+    case R2GEN_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+const char *r2gen_version(void)
+{
+#ifdef R2GEN_HAVE_LIBJPEG
+    return R2GEN_VERSION_STRING " (jpeg: libjpeg-turbo)";
+#else
+    return R2GEN_VERSION_STRING " (jpeg: stb_image; pixels of JPEG inputs differ from the reference)";
+#endif
+}
+
+const char *r2gen_last_error(const r2gen_ctx *ctx)
+{
+    return ctx ? ctx->last_error.message : load_error.message;
+}
+
+r2gen_load_params r2gen_load_params_default(void)
+{
+    r2gen_load_params params;
+    memset(&params, 0, sizeof params);
+    params.struct_size = sizeof params;
+    return params;
+}
+
+/* Copy the caller's params over the defaults, reading only the fields its struct_size covers. */
+static r2gen_status read_load_params(const r2gen_load_params *given, r2gen_load_params *out,
+                                     error *err)
+{
+    *out = r2gen_load_params_default();
+    if (!given) return R2GEN_OK;
+    if (given->struct_size < offsetof(r2gen_load_params, llm_path) ||
+        given->struct_size > sizeof *out)
+        return error_set(err, R2GEN_ERR_INVALID_ARGUMENT,
+                         "r2gen_load_params.struct_size is %zu; use r2gen_load_params_default()",
+                         given->struct_size);
+    memcpy(out, given, given->struct_size);
+    out->struct_size = sizeof *out;
+    if (out->n_threads < 0)
+        return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "n_threads is %d", out->n_threads);
+    return R2GEN_OK;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1024 ? (int)n : 1;
+}
+
+static r2gen_status new_context(model *m, const compute *cpu, r2gen_ctx **out, error *err)
+{
+    r2gen_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
+    ctx->model = m;
+    ctx->cpu = *cpu;
+    *out = ctx;
+    return R2GEN_OK;
+}
+
+r2gen_status r2gen_load(const char *model_path, const r2gen_load_params *params,
+                        r2gen_ctx **out_ctx)
+{
+    error *err = &load_error;
+    error_clear(err);
+    if (!out_ctx) return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "out_ctx is NULL");
+    *out_ctx = NULL;
+    if (!model_path) return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "model_path is NULL");
+    r2gen_load_params p;
+    r2gen_status status = read_load_params(params, &p, err);
+    if (status != R2GEN_OK) return status;
+    compute cpu = {p.n_threads ? p.n_threads : default_threads(), GEMM_ONEDNN, 1};
+    model *m;
+    status = model_load(model_path, p.llm_path, &m, err);
+    if (status != R2GEN_OK) return status;
+    status = new_context(m, &cpu, out_ctx, err);
+    if (status != R2GEN_OK) model_release(m);
+    return status;
+}
+
+r2gen_status r2gen_ctx_fork(const r2gen_ctx *ctx, r2gen_ctx **out_ctx)
+{
+    if (!out_ctx) return R2GEN_ERR_INVALID_ARGUMENT;
+    *out_ctx = NULL;
+    if (!ctx) return R2GEN_ERR_INVALID_ARGUMENT;
+    error *err = (error *)&ctx->last_error; /* the message buffer is the context's own */
+    r2gen_status status = new_context(ctx->model, &ctx->cpu, out_ctx, err);
+    if (status == R2GEN_OK) model_retain(ctx->model);
+    return status;
+}
+
+void r2gen_free(r2gen_ctx *ctx)
+{
+    if (!ctx) return;
+    model_release(ctx->model);
+    free(ctx);
+}

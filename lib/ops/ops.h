@@ -1,0 +1,22 @@
+/* Element-wise and row-wise operations of the transformer layers. All float32, row-major;
+ * `out` may equal `x` (in place) unless stated. */
+#ifndef R2GEN_OPS_OPS_H
+#define R2GEN_OPS_OPS_H
+
+#include <stdint.h>
+
+/* LayerNorm over each row of n values: (x - mean) / sqrt(var + eps) * weight + bias,
+ * mean and variance as PyTorch computes them (biased variance). */
+void layer_norm(float *out, const float *x, int64_t rows, int64_t n, const float *weight,
+                const float *bias, float eps);
+
+/* RMSNorm (LLaMA): x / sqrt(mean(x^2) + eps) * weight. */
+void rms_norm(float *out, const float *x, int64_t rows, int64_t n, const float *weight, float eps);
+
+void gelu_erf(float *x, int64_t n);               /* exact GELU: 0.5 x (1 + erf(x / sqrt 2)) */
+void silu_mul(float *gate, const float *up, int64_t n); /* gate = silu(gate) * up */
+void softmax(float *x, int64_t n);                 /* in place, max-subtracted */
+void log_softmax(float *x, int64_t n);             /* in place */
+void add(float *y, const float *x, int64_t n);     /* y += x */
+
+#endif
