@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/error.h"
-#include "../ops/compute.h"
+#include "core/error.h"
+#include "ops/compute.h"
 #include "model.h"
 #include "r2gen.h"
 

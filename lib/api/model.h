@@ -5,8 +5,8 @@
 
 #include <stdatomic.h>
 
-#include "../core/error.h"
-#include "../core/gguf.h"
+#include "core/error.h"
+#include "core/gguf.h"
 
 typedef struct model {
     atomic_int refcount;

@@ -12,8 +12,8 @@
 
 #include <stdint.h>
 
-#include "../core/error.h"
-#include "../core/tensor.h"
+#include "core/error.h"
+#include "core/tensor.h"
 #include "compute.h"
 
 r2gen_status matmul(const compute *cpu, float *y, const float *x, int64_t m, const tensor *w,
