@@ -1,19 +1,15 @@
-/* The public entry points: argument checks, the context life cycle and error messages. Nothing
- * below this file knows about the ABI structs. */
+/* The public entry points of the context life cycle: status strings, errors, load, fork, free.
+ * Nothing below lib/api knows about the ABI structs. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "ops/compute.h"
-#include "model.h"
-#include "r2gen.h"
+#include "context.h"
 
-struct r2gen_ctx {
-    model *model;
-    compute cpu;
-    error last_error;
-};
+_Static_assert(R2GEN_IMAGE_MAX_SIDE == IMAGE_MAX_SIDE, "public and internal image limits agree");
+_Static_assert(R2GEN_IMAGE_MAX_PIXELS == IMAGE_MAX_PIXELS, "public and internal image limits agree");
 
 /* r2gen_load has no context to hold its error, so the reason of the last failed load lives in
  * thread-local storage: the only writable state of the library outside contexts. */
@@ -42,13 +38,36 @@ const char *r2gen_version(void)
 #ifdef R2GEN_HAVE_LIBJPEG
     return R2GEN_VERSION_STRING " (jpeg: libjpeg-turbo)";
 #else
-    return R2GEN_VERSION_STRING " (jpeg: stb_image; pixels of JPEG inputs differ from the reference)";
+    return R2GEN_VERSION_STRING " (jpeg: stb_image, which differs from the reference's decoder)";
 #endif
 }
 
 const char *r2gen_last_error(const r2gen_ctx *ctx)
 {
     return ctx ? ctx->last_error.message : load_error.message;
+}
+
+r2gen_status ctx_fail(r2gen_ctx *ctx, r2gen_status status, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(ctx->last_error.message, sizeof ctx->last_error.message, fmt, args);
+    va_end(args);
+    ctx->last_error.status = status;
+    return status;
+}
+
+void ctx_begin(r2gen_ctx *ctx) { error_clear(&ctx->last_error); }
+
+r2gen_status ctx_export_matrix(const float *matrix, size_t rows, size_t cols, float *out,
+                               size_t count, size_t *n_rows, size_t *n_cols)
+{
+    if (n_rows) *n_rows = rows;
+    if (n_cols) *n_cols = cols;
+    if (!out) return R2GEN_OK;
+    if (count < rows * cols) return R2GEN_ERR_BUFFER_TOO_SMALL;
+    memcpy(out, matrix, rows * cols * sizeof *out);
+    return R2GEN_OK;
 }
 
 r2gen_load_params r2gen_load_params_default(void)
@@ -65,14 +84,14 @@ static r2gen_status read_load_params(const r2gen_load_params *given, r2gen_load_
 {
     *out = r2gen_load_params_default();
     if (!given) return R2GEN_OK;
-    if (given->struct_size < offsetof(r2gen_load_params, llm_path) ||
+    if (given->struct_size < offsetof(r2gen_load_params, n_threads) + sizeof(int) ||
         given->struct_size > sizeof *out)
         return error_set(err, R2GEN_ERR_INVALID_ARGUMENT,
                          "r2gen_load_params.struct_size is %zu; use r2gen_load_params_default()",
                          given->struct_size);
     memcpy(out, given, given->struct_size);
     out->struct_size = sizeof *out;
-    if (out->n_threads < 0)
+    if (out->n_threads < 0 || out->n_threads > 1024)
         return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "n_threads is %d", out->n_threads);
     return R2GEN_OK;
 }
@@ -83,12 +102,15 @@ static int default_threads(void)
     return n > 0 && n < 1024 ? (int)n : 1;
 }
 
-static r2gen_status new_context(model *m, const compute *cpu, r2gen_ctx **out, error *err)
+static r2gen_status new_context(model *m, const compute *cpu, kv_type kv, r2gen_ctx **out,
+                                error *err)
 {
     r2gen_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
     ctx->model = m;
     ctx->cpu = *cpu;
+    ctx->kv = kv;
+    ctx->image.gray16 = IMAGE_GRAY16_CLAMP;
     *out = ctx;
     return R2GEN_OK;
 }
@@ -108,25 +130,53 @@ r2gen_status r2gen_load(const char *model_path, const r2gen_load_params *params,
     model *m;
     status = model_load(model_path, p.llm_path, &m, err);
     if (status != R2GEN_OK) return status;
-    status = new_context(m, &cpu, out_ctx, err);
+    status = new_context(m, &cpu, p.kv_cache_f16 ? KV_F16 : KV_F32, out_ctx, err);
     if (status != R2GEN_OK) model_release(m);
     return status;
 }
 
 r2gen_status r2gen_ctx_fork(const r2gen_ctx *ctx, r2gen_ctx **out_ctx)
 {
-    if (!out_ctx) return R2GEN_ERR_INVALID_ARGUMENT;
+    if (!out_ctx || !ctx) {
+        if (out_ctx) *out_ctx = NULL;
+        return R2GEN_ERR_INVALID_ARGUMENT;
+    }
     *out_ctx = NULL;
-    if (!ctx) return R2GEN_ERR_INVALID_ARGUMENT;
-    error *err = (error *)&ctx->last_error; /* the message buffer is the context's own */
-    r2gen_status status = new_context(ctx->model, &ctx->cpu, out_ctx, err);
-    if (status == R2GEN_OK) model_retain(ctx->model);
-    return status;
+    error err;
+    r2gen_status status = new_context(ctx->model, &ctx->cpu, ctx->kv, out_ctx, &err);
+    if (status != R2GEN_OK) return status;
+    model_retain(ctx->model);
+    (*out_ctx)->image = ctx->image;
+    return R2GEN_OK;
+}
+
+void ctx_clear_study(r2gen_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_views; i++) free(ctx->view_features[i]);
+    free(ctx->view_features);
+    free(ctx->embeddings);
+    ctx->view_features = NULL;
+    ctx->embeddings = NULL;
+    ctx->n_views = ctx->views_capacity = 0;
+}
+
+void ctx_clear_generation(r2gen_ctx *ctx)
+{
+    llama_session_free(ctx->session);
+    free(ctx->report_tokens);
+    ctx->session = NULL;
+    ctx->session_rows = ctx->session_positions = 0;
+    ctx->report_tokens = NULL;
+    ctx->n_report_tokens = 0;
 }
 
 void r2gen_free(r2gen_ctx *ctx)
 {
     if (!ctx) return;
+    ctx_clear_study(ctx);
+    ctx_clear_generation(ctx);
     model_release(ctx->model);
     free(ctx);
 }
+
+void r2gen_string_free(char *s) { free(s); }
