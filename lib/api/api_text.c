@@ -5,6 +5,7 @@
 
 #include "context.h"
 #include "generate/generate.h"
+#include "generate/llama_decoder.h"
 
 #define PROMPT_IMAGE_MARKER "<ImageHere>"
 #define MAX_BEAMS 16
@@ -89,21 +90,6 @@ r2gen_status r2gen_get_token_embeddings(const r2gen_ctx *ctx, const int32_t *ids
         if (ids[i] < 0 || ids[i] >= config->n_vocab) return R2GEN_ERR_INVALID_ARGUMENT;
     error err;
     return llama_embed_tokens(ctx->model->llama, ids, n_ids, out, &err);
-}
-
-/* ---- the language model as generate.c's decoder ---- */
-
-static r2gen_status session_prefill(void *self, const compute *cpu, const float *embeddings,
-                                    int n_positions, float *logits, error *err)
-{
-    return llama_prefill(self, cpu, embeddings, n_positions, logits, NULL, err);
-}
-
-static r2gen_status session_decode(void *self, const compute *cpu, const int32_t *tokens,
-                                   const int32_t *parent_rows, int n_rows, float *logits,
-                                   error *err)
-{
-    return llama_decode(self, cpu, tokens, parent_rows, n_rows, logits, err);
 }
 
 /* A session with room for rows x positions, reusing the context's when it is large enough. */
@@ -193,8 +179,7 @@ static r2gen_status run_generation(r2gen_ctx *ctx, const float *embeddings, int 
     if (status != R2GEN_OK) return status;
     callbacks cb;
     generate_config cfg = make_config(ctx, p, &cb);
-    decoder d = {ctx->session, llama_get_config(ctx->model->llama)->n_vocab, session_prefill,
-                 session_decode};
+    decoder d = llama_decoder(ctx->session, ctx->model->llama);
     generate_result result = {0};
     status = generate_run(&d, &ctx->cpu, embeddings, n_positions, &cfg, &result, &ctx->last_error);
     if (status != R2GEN_OK) return status;

@@ -1,0 +1,194 @@
+#include "kv_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tensor.h"
+#include "kernels/quant.h"
+
+static size_t elem_bytes(kv_type type) { return type == KV_F16 ? sizeof(uint16_t) : sizeof(float); }
+
+static int64_t pool_slots(int max_rows, int max_positions)
+{
+    return 1 + (int64_t)max_rows * (max_positions - 1);
+}
+
+static size_t pool_bytes(int n_layers, int kv_dim, int max_rows, int max_positions, kv_type type)
+{
+    return (size_t)n_layers * (size_t)pool_slots(max_rows, max_positions) * (size_t)kv_dim *
+           elem_bytes(type);
+}
+
+static size_t history_bytes(int max_rows, int max_positions)
+{
+    return (size_t)max_rows * (size_t)max_positions * sizeof(int32_t);
+}
+
+size_t kv_cache_size(int n_layers, int kv_dim, int max_rows, int max_positions, kv_type type)
+{
+    return 2 * pool_bytes(n_layers, kv_dim, max_rows, max_positions, type) +
+           2 * history_bytes(max_rows, max_positions);
+}
+
+r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int max_rows, int max_positions,
+                           kv_type type, error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->type = type;
+    c->n_layers = n_layers;
+    c->kv_dim = kv_dim;
+    c->max_rows = max_rows;
+    c->max_positions = max_positions;
+    c->n_slots = pool_slots(max_rows, max_positions);
+    size_t pool = pool_bytes(n_layers, kv_dim, max_rows, max_positions, type);
+    size_t history = history_bytes(max_rows, max_positions);
+    c->keys = malloc(pool);
+    c->values = malloc(pool);
+    c->parent = malloc(history);
+    c->chain = malloc(history);
+    if (!c->keys || !c->values || !c->parent || !c->chain) {
+        kv_cache_free(c);
+        return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory for a KV cache of %zu bytes",
+                         2 * pool + 2 * history);
+    }
+    return R2GEN_OK;
+}
+
+void kv_cache_free(kv_cache *c)
+{
+    free(c->keys);
+    free(c->values);
+    free(c->parent);
+    free(c->chain);
+    memset(c, 0, sizeof *c);
+}
+
+void kv_cache_start(kv_cache *c, int prefix_len)
+{
+    c->prefix_len = prefix_len;
+    c->n_steps = 0;
+    c->prev_rows = 0;
+    c->cur_rows = 0;
+}
+
+static int64_t slot_of(const kv_cache *c, int step, int row)
+{
+    return c->prefix_len + (int64_t)step * c->max_rows + row;
+}
+
+r2gen_status kv_cache_begin_step(kv_cache *c, const int32_t *parent_rows, int n_rows, int *n_ctx,
+                                 error *err)
+{
+    int t = c->n_steps;
+    if (c->prefix_len == 0)
+        return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "decode step before any prefill");
+    if (n_rows < 1 || n_rows > c->max_rows)
+        return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "decode step of %d rows (session: 1..%d)",
+                         n_rows, c->max_rows);
+    if (c->prefix_len + t >= c->max_positions)
+        return error_set(err, R2GEN_ERR_INVALID_ARGUMENT,
+                         "decode step at position %d exceeds the session's %d positions",
+                         c->prefix_len + t, c->max_positions);
+    int32_t *parent = c->parent + (size_t)t * c->max_rows;
+    for (int r = 0; r < n_rows; r++) {
+        int from = t == 0 ? 0 : parent_rows ? parent_rows[r] : r;
+        if (from < 0 || (t > 0 && from >= c->prev_rows))
+            return error_set(err, R2GEN_ERR_INVALID_ARGUMENT,
+                             "decode row %d: parent row %d is not a row of the previous step (%d)",
+                             r, from, c->prev_rows);
+        parent[r] = from;
+    }
+    int len = c->prefix_len + t + 1;
+    for (int r = 0; r < n_rows; r++) {
+        int32_t *chain = c->chain + (size_t)r * c->max_positions;
+        for (int p = 0; p < c->prefix_len; p++) chain[p] = p;
+        /* Walk back from this step: the row at step s continued parent[s][row] at step s - 1. */
+        int row = r;
+        for (int s = t; s >= 0; s--) {
+            chain[c->prefix_len + s] = (int32_t)slot_of(c, s, row);
+            if (s > 0) row = c->parent[(size_t)s * c->max_rows + row];
+        }
+    }
+    c->cur_rows = n_rows;
+    *n_ctx = len;
+    return R2GEN_OK;
+}
+
+void kv_cache_end_step(kv_cache *c)
+{
+    c->n_steps++;
+    c->prev_rows = c->cur_rows;
+}
+
+int64_t kv_cache_step_slot(const kv_cache *c, int r) { return slot_of(c, c->n_steps, r); }
+
+const int32_t *kv_cache_chain(const kv_cache *c, int r)
+{
+    return c->chain + (size_t)r * c->max_positions;
+}
+
+static size_t entry_offset(const kv_cache *c, int layer, int64_t slot)
+{
+    return ((size_t)layer * (size_t)c->n_slots + (size_t)slot) * (size_t)c->kv_dim;
+}
+
+static void store_row(const kv_cache *c, void *pool, size_t at, const float *x)
+{
+    if (c->type == KV_F16) {
+        uint16_t *dst = (uint16_t *)pool + at;
+        for (int i = 0; i < c->kv_dim; i++) dst[i] = f32_to_fp16(x[i]);
+    } else {
+        memcpy((float *)pool + at, x, (size_t)c->kv_dim * sizeof(float));
+    }
+}
+
+void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const float *v)
+{
+    size_t at = entry_offset(c, layer, slot);
+    store_row(c, c->keys, at, k);
+    store_row(c, c->values, at, v);
+}
+
+/* Eight independent partial sums, so the compiler can keep them in one vector register. */
+static float dot_f32(const float *a, const float *b, int n)
+{
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += a[i + l] * b[i + l];
+    float sum = 0.0f;
+    for (; i < n; i++) sum += a[i] * b[i];
+    for (int l = 0; l < 8; l++) sum += lane[l];
+    return sum;
+}
+
+/* head_dim floats of a cached entry: a direct pointer for f32, converted into `row` for f16. */
+static const float *entry(const kv_cache *c, const void *pool, const type_kernels *f16, int layer,
+                          int32_t slot, int offset, int head_dim, float *row)
+{
+    size_t at = entry_offset(c, layer, slot) + (size_t)offset;
+    if (c->type == KV_F32) return (const float *)pool + at;
+    f16->to_float((const uint16_t *)pool + at, row, head_dim);
+    return row;
+}
+
+void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
+                     int offset, int head_dim, float scale, float *scores, float *row)
+{
+    const type_kernels *f16 = kernels_for_type(kernels_select(), TENSOR_F16);
+    for (int j = 0; j < n; j++) {
+        const float *key = entry(c, c->keys, f16, layer, slots[j], offset, head_dim, row);
+        scores[j] = dot_f32(q, key, head_dim) * scale;
+    }
+}
+
+void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
+                         int offset, int head_dim, float *out, float *row)
+{
+    const type_kernels *f16 = kernels_for_type(kernels_select(), TENSOR_F16);
+    memset(out, 0, (size_t)head_dim * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        const float *value = entry(c, c->values, f16, layer, slots[j], offset, head_dim, row);
+        for (int i = 0; i < head_dim; i++) out[i] += p[j] * value[i];
+    }
+}
