@@ -33,11 +33,12 @@ static size_t dtype_size(const char *dtype)
     return 0;
 }
 
-static int parse_header(const char *header, npy_array *out)
+static int parse_header(const char *header, npy_array *out, int *fortran_order)
 {
     const char *descr = strstr(header, "'descr': '");
     const char *shape = strstr(header, "'shape': (");
-    if (!descr || !shape || strstr(header, "'fortran_order': True")) return -1;
+    if (!descr || !shape) return -1;
+    *fortran_order = strstr(header, "'fortran_order': True") != NULL;
     descr += strlen("'descr': '");
     size_t n = strcspn(descr, "'");
     if (n >= sizeof out->dtype) return -1;
@@ -61,8 +62,29 @@ static int parse_header(const char *header, npy_array *out)
     return 0;
 }
 
+/* Reorder column-major (Fortran) data to the row-major order every test expects. */
+static int to_c_order(npy_array *a)
+{
+    char *c_order = malloc(a->n_elems * a->elem_size + 1);
+    if (!c_order) return -1;
+    size_t index[8] = {0};
+    for (size_t i = 0; i < a->n_elems; i++) {
+        size_t offset = 0, stride = 1;
+        for (int d = 0; d < a->n_dims; d++) {
+            offset += index[d] * stride;
+            stride *= a->shape[d];
+        }
+        memcpy(c_order + i * a->elem_size, (char *)a->data + offset * a->elem_size, a->elem_size);
+        for (int d = a->n_dims - 1; d >= 0 && ++index[d] == a->shape[d]; d--) index[d] = 0;
+    }
+    free(a->data);
+    a->data = c_order;
+    return 0;
+}
+
 int npy_load(const char *path, npy_array *out)
 {
+    int fortran_order = 0;
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -81,13 +103,14 @@ int npy_load(const char *path, npy_array *out)
                      (size_t)more[1] << 24;
     }
     char *header = ok ? calloc(1, header_len + 1) : NULL;
-    ok = header && fread(header, 1, header_len, f) == header_len && parse_header(header, out) == 0;
+    ok = header && fread(header, 1, header_len, f) == header_len && parse_header(header, out, &fortran_order) == 0;
     free(header);
     if (ok) {
         out->data = malloc(out->n_elems * out->elem_size + 1);
         ok = out->data && fread(out->data, out->elem_size, out->n_elems, f) == out->n_elems;
     }
     fclose(f);
+    if (ok && fortran_order) ok = to_c_order(out) == 0;
     if (!ok) {
         fprintf(stderr, "npy: cannot read %s\n", path);
         npy_free(out);

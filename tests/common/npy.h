@@ -1,4 +1,5 @@
-/* Reader for the NumPy .npy files of the reference fixtures (little-endian, C order,
+/* Reader for the NumPy .npy files of the reference fixtures (little-endian; C or Fortran order,
+ * returned in C order;
  * dtypes <f4, <i8, |u1). */
 #ifndef R2GEN_TESTS_NPY_H
 #define R2GEN_TESTS_NPY_H

@@ -64,8 +64,8 @@ static int read_study(FILE *f, study *s)
         at = tab + 1;
     }
     if (n != 14) return 0;
-    snprintf(s->name, sizeof s->name, "%s", field[0]);
-    snprintf(s->flavour, sizeof s->flavour, "%s", field[1]);
+    snprintf(s->name, sizeof s->name, "%.63s", field[0]);
+    snprintf(s->flavour, sizeof s->flavour, "%.15s", field[1]);
     s->num_beams = atoi(field[2]);
     s->min_new = atoi(field[3]);
     s->max_new = atoi(field[4]);
@@ -73,8 +73,8 @@ static int read_study(FILE *f, study *s)
     s->length_penalty = strtof(field[6], NULL);
     snprintf(s->images, sizeof s->images, "%s", field[7]);
     snprintf(s->features, sizeof s->features, "%s", field[8]);
-    snprintf(s->embeddings, sizeof s->embeddings, "%s", field[9]);
-    snprintf(s->inputs_embeds, sizeof s->inputs_embeds, "%s", field[10]);
+    snprintf(s->embeddings, sizeof s->embeddings, "%.255s", field[9]);
+    snprintf(s->inputs_embeds, sizeof s->inputs_embeds, "%.255s", field[10]);
     s->n_tokens = (size_t)parse_tokens(field[11], s->tokens, 512);
     unhex(field[13], s->report, sizeof s->report);
     return 1;
