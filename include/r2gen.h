@@ -7,6 +7,8 @@
  * Conventions of the whole API:
  * - Every function that can fail returns an r2gen_status. R2GEN_OK is 0; other values name the
  *   kind of failure, and r2gen_last_error(ctx) gives a message saying what exactly went wrong.
+ *   Functions that take a const context (the r2gen_get_* queries, r2gen_tokenize,
+ *   r2gen_ctx_fork) report through their status alone and leave r2gen_last_error unchanged.
  * - Output pointers are written only on success, unless a function says otherwise.
  * - Strings returned as `const char *` are owned by the library; strings returned through
  *   `char **` are owned by the caller and freed with r2gen_string_free.
