@@ -616,8 +616,28 @@ static r2gen_status find_numeric_array(const gguf_file *file, const char *key, s
     return R2GEN_OK;
 }
 
-r2gen_status gguf_get_u32_array(const gguf_file *file, const char *key, uint32_t *out,
-                                size_t capacity, size_t *n, error *err)
+/* Element converters for get_numeric_array: store element i of `elem` into out, or return 0 when
+ * it does not fit the requested type. */
+static int store_u32(const gguf_value *elem, void *out, size_t i)
+{
+    uint64_t u;
+    if (!value_as_u64(elem, &u) || u > UINT32_MAX) return 0;
+    ((uint32_t *)out)[i] = (uint32_t)u;
+    return 1;
+}
+
+static int store_f32(const gguf_value *elem, void *out, size_t i)
+{
+    double d;
+    if (!value_as_f64(elem, &d)) return 0;
+    ((float *)out)[i] = (float)d;
+    return 1;
+}
+
+static r2gen_status get_numeric_array(const gguf_file *file, const char *key, void *out,
+                                      size_t capacity, size_t *n,
+                                      int (*store)(const gguf_value *, void *, size_t),
+                                      const char *type_name, error *err)
 {
     const gguf_value *v;
     r2gen_status status = find_numeric_array(file, key, capacity, &v, err);
@@ -625,33 +645,25 @@ r2gen_status gguf_get_u32_array(const gguf_file *file, const char *key, uint32_t
     size_t size = scalar_size(v->elem_type);
     for (size_t i = 0; i < v->count; i++) {
         gguf_value elem;
-        uint64_t u;
         decode_scalar(v->elems + i * size, v->elem_type, &elem);
-        if (!value_as_u64(&elem, &u) || u > UINT32_MAX)
-            return error_set(err, R2GEN_ERR_MODEL_FORMAT, "metadata key '%s': element %zu is not a u32",
-                             key, i);
-        out[i] = (uint32_t)u;
+        if (!store(&elem, out, i))
+            return error_set(err, R2GEN_ERR_MODEL_FORMAT, "metadata key '%s': element %zu is not a %s",
+                             key, i, type_name);
     }
     *n = (size_t)v->count;
     return R2GEN_OK;
 }
 
+r2gen_status gguf_get_u32_array(const gguf_file *file, const char *key, uint32_t *out,
+                                size_t capacity, size_t *n, error *err)
+{
+    return get_numeric_array(file, key, out, capacity, n, store_u32, "u32", err);
+}
+
 r2gen_status gguf_get_f32_array(const gguf_file *file, const char *key, float *out,
                                 size_t capacity, size_t *n, error *err)
 {
-    const gguf_value *v;
-    r2gen_status status = find_numeric_array(file, key, capacity, &v, err);
-    if (status != R2GEN_OK) return status;
-    size_t size = scalar_size(v->elem_type);
-    for (size_t i = 0; i < v->count; i++) {
-        gguf_value elem;
-        double d = 0.0;
-        decode_scalar(v->elems + i * size, v->elem_type, &elem);
-        value_as_f64(&elem, &d); /* cannot fail: find_numeric_array checked the type */
-        out[i] = (float)d;
-    }
-    *n = (size_t)v->count;
-    return R2GEN_OK;
+    return get_numeric_array(file, key, out, capacity, n, store_f32, "number", err);
 }
 
 gguf_string gguf_array_string(const uint8_t **cursor_pos)
