@@ -639,7 +639,7 @@ static r2gen_status get_numeric_array(const gguf_file *file, const char *key, vo
                                       int (*store)(const gguf_value *, void *, size_t),
                                       const char *type_name, error *err)
 {
-    const gguf_value *v;
+    const gguf_value *v = NULL;
     r2gen_status status = find_numeric_array(file, key, capacity, &v, err);
     if (status != R2GEN_OK) return status;
     size_t size = scalar_size(v->elem_type);
