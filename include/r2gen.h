@@ -264,6 +264,12 @@ R2GEN_API r2gen_status r2gen_generate_from_embeddings(r2gen_ctx *ctx, const floa
 R2GEN_API r2gen_status r2gen_get_report_tokens(const r2gen_ctx *ctx, const int32_t **ids,
                                                size_t *n_ids);
 
+/* The text of token ids as transformers 4.30.2's LlamaTokenizer.decode gives it (special tokens
+ * kept as "<s>", "</s>", "<unk>"). *text is a new NUL-terminated string owned by the caller
+ * (r2gen_string_free). R2GEN_ERR_INVALID_ARGUMENT for an id outside the vocabulary. */
+R2GEN_API r2gen_status r2gen_detokenize(const r2gen_ctx *ctx, const int32_t *ids, size_t n_ids,
+                                        char **text);
+
 /* Embeddings of token ids (n_ids x r2gen_n_embd floats into out, whose capacity is count
  * floats), to build input sequences for r2gen_generate_from_embeddings. */
 R2GEN_API r2gen_status r2gen_get_token_embeddings(const r2gen_ctx *ctx, const int32_t *ids,

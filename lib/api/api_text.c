@@ -1,5 +1,6 @@
 /* The public text functions: tokenisation, token embeddings, and report generation (prompt
  * assembly around the image embeddings, the language model's search, R2GenGPT's clean-up). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,14 @@ r2gen_status r2gen_tokenize(const r2gen_ctx *ctx, const char *text, int32_t *ids
     else if (ids && n) memcpy(ids, encoded, n * sizeof *ids);
     free(encoded);
     return status;
+}
+
+r2gen_status r2gen_detokenize(const r2gen_ctx *ctx, const int32_t *ids, size_t n_ids, char **text)
+{
+    if (!ctx || !text || (!ids && n_ids)) return R2GEN_ERR_INVALID_ARGUMENT;
+    *text = NULL;
+    error err;
+    return tokenizer_decode(ctx->model->tok, ids, n_ids, text, &err);
 }
 
 r2gen_status r2gen_get_token_embeddings(const r2gen_ctx *ctx, const int32_t *ids, size_t n_ids,
@@ -219,6 +228,11 @@ r2gen_status r2gen_generate_from_embeddings(r2gen_ctx *ctx, const float *embeddi
     if (!embeddings || n_positions == 0 || n_positions > (size_t)llama_get_config(ctx->model->llama)->n_ctx)
         return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT,
                         "embeddings must be non-NULL with 1..n_ctx positions");
+    size_t n_values = n_positions * (size_t)llama_get_config(ctx->model->llama)->n_embd;
+    for (size_t i = 0; i < n_values; i++)
+        if (!isfinite(embeddings[i]))
+            return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT,
+                            "embeddings[%zu] is not finite (NaN or infinity)", i);
     return run_generation(ctx, embeddings, (int)n_positions, &p, report);
 }
 

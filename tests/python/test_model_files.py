@@ -80,3 +80,19 @@ def test_llama_only_file_is_text_only(tmp_path):
         assert failure.value.status == r2gen.Status.UNSUPPORTED
         assert model.generate_from_embeddings(inputs, **decoding(s)) == s["report"]
         assert model.last_tokens() == s["new_tokens"]
+
+
+def test_detokenize_inverts_tokenize_and_keeps_special_tokens():
+    models = os.environ.get("R2GEN_TEST_MODELS")
+    if not models:
+        pytest.skip("R2GEN_TEST_MODELS is set by ctest")
+    s = study("frontal_shallow_mimic")
+    with r2gen.Model(os.path.join(models, "r2gen-tiny-shallow-f32.gguf")) as model:
+        ids = model.tokenize("the heart is normal")
+        assert model.detokenize(ids) == "the heart is normal"
+        assert model.detokenize([1] + ids + [2]) == "<s> the heart is normal</s>"
+        # HF puts one space before a run that a special token (here <unk>) closes
+        assert model.detokenize(s["new_tokens"]).startswith(" " + s["report"][:10])
+        with pytest.raises(r2gen.R2GenError) as failure:
+            model.detokenize([model.n_vocab])
+        assert failure.value.status == r2gen.Status.INVALID_ARGUMENT

@@ -106,6 +106,7 @@ PROTOTYPES = {
     "r2gen_generate_params_default": (GenerateParams, []),
     "r2gen_generate_params_preset": (GenerateParams, [c_enum]),
     "r2gen_tokenize": (c_enum, [ctx_p, c_char_p, POINTER(c_int32), c_size_t, POINTER(c_size_t)]),
+    "r2gen_detokenize": (c_enum, [ctx_p, POINTER(c_int32), c_size_t, POINTER(c_void_p)]),
     "r2gen_generate_report": (c_enum, [ctx_p, POINTER(GenerateParams), POINTER(c_void_p)]),
     "r2gen_generate_from_embeddings": (
         c_enum, [ctx_p, POINTER(c_float), c_size_t, POINTER(GenerateParams), POINTER(c_void_p)]),

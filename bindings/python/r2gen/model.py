@@ -231,6 +231,18 @@ class Model:
                   ctx_message=False)
         return list(ids)
 
+    def detokenize(self, ids):
+        """The text of token ids as LlamaTokenizer.decode gives it (special tokens kept)."""
+        c_ids = (c_int32 * len(ids))(*ids)
+        text = c_void_p()
+        with self._using() as ctx:
+            try:
+                check(self._lib.r2gen_detokenize(ctx, c_ids, len(ids), byref(text)), ctx,
+                      ctx_message=False)
+                return ctypes.string_at(text.value).decode("utf-8", "replace")
+            finally:
+                self._lib.r2gen_string_free(text)
+
     def token_embeddings(self, ids):
         """Input embeddings of token ids: float32 [len(ids), n_embd], to build sequences for
         generate_from_embeddings()."""
