@@ -15,6 +15,12 @@
  * - Parameter structs begin with `struct_size`. Get one from its *_default() function, change the
  *   fields you need, and pass its address: a library built before a field existed reads only the
  *   fields it knows, so programs built against an older header keep working.
+ *   ABI rule (README, "ABI policy"): a struct only grows at its end, and the library reads only
+ *   the struct_size bytes the caller's program knows. *_default() returns the struct by value, so
+ *   a program built against an older header reserves the older size for the result: when a
+ *   struct grows, its *_default() functions get a new default symbol version in lib/r2gen.map
+ *   returning the new layout, and the old version (R2GEN_0) keeps returning the old layout, as
+ *   glibc does. The function names never change.
  * - Threads: the loaded weights are immutable and shared. One context must be used by one thread
  *   at a time; make one context per thread with r2gen_ctx_fork (cheap: weights are shared and
  *   reference-counted). Functions without a context (version, status strings, defaults) are
