@@ -70,6 +70,16 @@ r2gen_status ctx_export_matrix(const float *matrix, size_t rows, size_t cols, fl
     return R2GEN_OK;
 }
 
+int copy_versioned_struct(void *out, size_t ours, const void *given, size_t oldest)
+{
+    size_t size;
+    memcpy(&size, given, sizeof size); /* every versioned struct starts with struct_size */
+    if (size < oldest || size > ours) return 0;
+    memcpy(out, given, size);
+    memcpy(out, &ours, sizeof ours);
+    return 1;
+}
+
 r2gen_load_params r2gen_load_params_default(void)
 {
     r2gen_load_params params;
@@ -84,13 +94,10 @@ static r2gen_status read_load_params(const r2gen_load_params *given, r2gen_load_
 {
     *out = r2gen_load_params_default();
     if (!given) return R2GEN_OK;
-    if (given->struct_size < offsetof(r2gen_load_params, n_threads) + sizeof(int) ||
-        given->struct_size > sizeof *out)
+    if (!copy_versioned_struct(out, sizeof *out, given, LOAD_PARAMS_SIZE_0_1))
         return error_set(err, R2GEN_ERR_INVALID_ARGUMENT,
                          "r2gen_load_params.struct_size is %zu; use r2gen_load_params_default()",
                          given->struct_size);
-    memcpy(out, given, given->struct_size);
-    out->struct_size = sizeof *out;
     if (out->n_threads < 0 || out->n_threads > 1024)
         return error_set(err, R2GEN_ERR_INVALID_ARGUMENT, "n_threads is %d", out->n_threads);
     return R2GEN_OK;

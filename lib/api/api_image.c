@@ -22,11 +22,13 @@ r2gen_image_options r2gen_image_options_default(void)
     return options;
 }
 
-r2gen_status r2gen_set_image_options(r2gen_ctx *ctx, const r2gen_image_options *options)
+r2gen_status r2gen_set_image_options(r2gen_ctx *ctx, const r2gen_image_options *given)
 {
     if (!ctx) return R2GEN_ERR_INVALID_ARGUMENT;
     ctx_begin(ctx);
-    if (!options || options->struct_size < sizeof *options)
+    r2gen_image_options copy = r2gen_image_options_default();
+    const r2gen_image_options *options = &copy;
+    if (!given || !copy_versioned_struct(&copy, sizeof copy, given, IMAGE_OPTIONS_SIZE_0_1))
         return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT,
                         "options is NULL or its struct_size is wrong: use r2gen_image_options_default()");
     switch (options->gray16_mapping) {
@@ -129,9 +131,11 @@ r2gen_status r2gen_encode_image(r2gen_ctx *ctx, const r2gen_image *image)
     if (!ctx) return R2GEN_ERR_INVALID_ARGUMENT;
     r2gen_status status = begin_image_call(ctx);
     if (status != R2GEN_OK) return status;
-    if (!image || image->struct_size < sizeof *image)
+    r2gen_image copy = r2gen_image_default();
+    if (!image || !copy_versioned_struct(&copy, sizeof copy, image, IMAGE_SIZE_0_1))
         return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT,
                         "image is NULL or its struct_size is wrong: use r2gen_image_default()");
+    image = &copy;
     if ((unsigned)image->format > R2GEN_PIXEL_RGBA8)
         return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT, "unknown pixel format %d",
                         (int)image->format);

@@ -38,13 +38,11 @@ static r2gen_status read_generate_params(r2gen_ctx *ctx, const r2gen_generate_pa
 {
     *out = r2gen_generate_params_default();
     if (given) {
-        if (given->struct_size < offsetof(r2gen_generate_params, length_penalty) + sizeof(float) ||
-            given->struct_size > sizeof *out)
+        if (!copy_versioned_struct(out, sizeof *out, given, GENERATE_PARAMS_SIZE_0_1))
             return ctx_fail(ctx, R2GEN_ERR_INVALID_ARGUMENT,
                             "r2gen_generate_params.struct_size is %zu; use "
                             "r2gen_generate_params_default()",
                             given->struct_size);
-        memcpy(out, given, given->struct_size);
     }
     const r2gen_generate_params *p = out;
     if (p->num_beams < 1 || p->num_beams > MAX_BEAMS)

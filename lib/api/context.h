@@ -3,6 +3,7 @@
 #ifndef R2GEN_API_CONTEXT_H
 #define R2GEN_API_CONTEXT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -32,6 +33,20 @@ struct r2gen_ctx {
     int32_t *report_tokens;
     size_t n_report_tokens;
 };
+
+/* The sizes of the parameter structs as libr2gen 0.1.0 released them: the end of their last
+ * field then. A struct only grows at its end, so these never change; a caller's struct_size may be
+ * anything from this up to the library's own sizeof. */
+#define LOAD_PARAMS_SIZE_0_1 (offsetof(r2gen_load_params, kv_cache_f16) + sizeof(int))
+#define IMAGE_SIZE_0_1 (offsetof(r2gen_image, pixels) + sizeof(const void *))
+#define IMAGE_OPTIONS_SIZE_0_1 (offsetof(r2gen_image_options, window_width) + sizeof(double))
+#define GENERATE_PARAMS_SIZE_0_1 (offsetof(r2gen_generate_params, prompt) + sizeof(const char *))
+
+/* Copy a caller's versioned struct into `out`, which holds the library's defaults (`ours`
+ * bytes): the fields the caller's struct_size covers replace the defaults. Returns 0 when
+ * struct_size is outside [oldest, ours] (a caller built against an unknown newer header, or not
+ * using the *_default() functions). */
+int copy_versioned_struct(void *out, size_t ours, const void *given, size_t oldest);
 
 /* Record a failure on the context; returns status. */
 r2gen_status ctx_fail(r2gen_ctx *ctx, r2gen_status status, const char *fmt, ...)
