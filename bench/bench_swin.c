@@ -2,8 +2,9 @@
  * 4/8/16/32, window 7, 224x224 input), one view. The weights are random; they are written into
  * a GGUF image in memory and loaded through gguf_open_memory + swin_load, the library's own path.
  *
- * Usage: bench_swin [runs]   (default 3; the best run per configuration is reported)
- * Prints the encode time in ms for 1 and 2 threads with f32 and bf16 linear weights. */
+ * Usage: bench_swin [runs [f32|bf16 [threads]]]
+ * Prints the encode time in ms (best of `runs`, default 3) for 1 and 2 threads with f32 and bf16
+ * linear weights, or only for the weight type and thread count given. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -278,6 +279,8 @@ int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 3;
     if (runs < 1) runs = 1;
+    const char *only_type = argc > 2 ? argv[2] : NULL;
+    int only_threads = argc > 3 ? atoi(argv[3]) : 0;
     spec_list specs = {0};
     swin_base_specs(&specs);
 
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
     printf("Swin-base 224x224, 1 view, best of %d runs\n", runs);
     const tensor_type types[] = {TENSOR_F32, TENSOR_BF16};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        if (only_type && strcmp(only_type, tensor_type_name(types[t])) != 0) continue;
         bytes file = build_gguf(&specs, types[t]);
         gguf_file *f = NULL;
         swin_model m;
@@ -299,10 +303,12 @@ int main(int argc, char **argv)
             return 1;
         }
         best_encode_ms(&m, 2, 1, pixels, features); /* warm-up: page faults, oneDNN kernels */
-        for (int n_threads = 1; n_threads <= 2; n_threads++)
+        for (int n_threads = 1; n_threads <= 2; n_threads++) {
+            if (only_threads && n_threads != only_threads) continue;
             printf("  %-4s weights, %d thread%s: %8.1f ms\n", tensor_type_name(types[t]),
                    n_threads, n_threads > 1 ? "s" : " ",
                    best_encode_ms(&m, n_threads, runs, pixels, features));
+        }
         swin_free(&m);
         gguf_close(f);
         free(file.data);

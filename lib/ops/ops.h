@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+/* Marks a function to be compiled for AVX-512, for AVX2+FMA and for baseline x86-64, the loader
+ * picking the best one the CPU runs: vectorised loops without special build flags. */
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
 /* LayerNorm over each row of n values: (x - mean) / sqrt(var + eps) * weight + bias,
  * mean and variance as PyTorch computes them (biased variance). */
 void layer_norm(float *out, const float *x, int64_t rows, int64_t n, const float *weight,
@@ -18,5 +22,6 @@ void silu_mul(float *gate, const float *up, int64_t n); /* gate = silu(gate) * u
 void softmax(float *x, int64_t n);                 /* in place, max-subtracted */
 void log_softmax(float *x, int64_t n);             /* in place */
 void add(float *y, const float *x, int64_t n);     /* y += x */
+void floats_to_bf16(uint16_t *out, const float *x, int64_t n); /* f32_to_bf16 of each value */
 
 #endif

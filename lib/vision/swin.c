@@ -76,34 +76,62 @@ static r2gen_status load_norm(const gguf_file *f, const char *prefix, const char
     return load_vector(f, prefix, join(suffix, sizeof suffix, what, ".bias"), n, bias, err);
 }
 
+/* HF's relative_position_index: for query token i = (yi, xi) and key j = (yj, xj), row-major in
+ * the window, the table row (yi - yj + w - 1) * (2w - 1) + (xi - xj + w - 1). The bias of every
+ * (head, i, j) is gathered once here, so attention reads it contiguously. */
+static r2gen_status expand_rel_bias(const swin_stage *st, const float *table, float **out,
+                                    error *err)
+{
+    int w = st->window, t = w * w, n_heads = st->n_heads;
+    float *bias = malloc((size_t)n_heads * t * t * sizeof *bias);
+    if (!bias) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory for Swin biases");
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < t; i++)
+            for (int j = 0; j < t; j++) {
+                int row = (i / w - j / w + w - 1) * (2 * w - 1) + (i % w - j % w + w - 1);
+                bias[((size_t)h * t + i) * t + j] = table[row * n_heads + h];
+            }
+    *out = bias;
+    return R2GEN_OK;
+}
+
 static r2gen_status load_block(const gguf_file *f, const swin_stage *st, int s, int b,
                                swin_block *blk, error *err)
 {
-    char prefix[96];
+    char prefix[96], name[160];
     snprintf(prefix, sizeof prefix, "r2gen.vision.layers.%d.blocks.%d.", s, b);
-    int64_t c = st->dim, ffn = st->ffn_dim;
+    int64_t c = st->dim, ffn = st->ffn_dim, tokens = (int64_t)st->side * st->side;
+    const tensor *qkv[3], *out, *up, *down;
+    const float *qkv_bias[3], *out_bias, *up_bias, *down_bias, *table;
     TRY(load_norm(f, prefix, "norm1", c, &blk->norm1_weight, &blk->norm1_bias, err));
-    TRY(load_linear(f, prefix, "attn_q", c, c, &blk->attn_q, &blk->attn_q_bias, err));
-    TRY(load_linear(f, prefix, "attn_k", c, c, &blk->attn_k, &blk->attn_k_bias, err));
-    TRY(load_linear(f, prefix, "attn_v", c, c, &blk->attn_v, &blk->attn_v_bias, err));
-    TRY(load_linear(f, prefix, "attn_out", c, c, &blk->attn_out, &blk->attn_out_bias, err));
-    char name[160];
+    TRY(load_linear(f, prefix, "attn_q", c, c, &qkv[0], &qkv_bias[0], err));
+    TRY(load_linear(f, prefix, "attn_k", c, c, &qkv[1], &qkv_bias[1], err));
+    TRY(load_linear(f, prefix, "attn_v", c, c, &qkv[2], &qkv_bias[2], err));
+    TRY(load_linear(f, prefix, "attn_out", c, c, &out, &out_bias, err));
     int64_t table_ne[2] = {st->n_heads, (2 * st->window - 1) * (2 * st->window - 1)};
-    TRY(load_f32(f, join(name, sizeof name, prefix, "rel_pos_bias"), 2, table_ne,
-                 &blk->rel_pos_bias, err));
+    TRY(load_f32(f, join(name, sizeof name, prefix, "rel_pos_bias"), 2, table_ne, &table, err));
     TRY(load_norm(f, prefix, "norm2", c, &blk->norm2_weight, &blk->norm2_bias, err));
-    TRY(load_linear(f, prefix, "ffn_up", c, ffn, &blk->ffn_up, &blk->ffn_up_bias, err));
-    return load_linear(f, prefix, "ffn_down", ffn, c, &blk->ffn_down, &blk->ffn_down_bias, err);
+    TRY(load_linear(f, prefix, "ffn_up", c, ffn, &up, &up_bias, err));
+    TRY(load_linear(f, prefix, "ffn_down", ffn, c, &down, &down_bias, err));
+    TRY(linear_init(&blk->qkv, 3, qkv, qkv_bias, tokens, err));
+    TRY(linear_init(&blk->attn_out, 1, &out, &out_bias, tokens, err));
+    TRY(linear_init(&blk->ffn_up, 1, &up, &up_bias, tokens, err));
+    TRY(linear_init(&blk->ffn_down, 1, &down, &down_bias, tokens, err));
+    return expand_rel_bias(st, table, &blk->rel_bias, err);
 }
 
-/* HF's relative_position_index: for query token i = (yi, xi) and key j = (yj, xj), row-major in
- * the window, the table row (yi - yj + w - 1) * (2w - 1) + (xi - xj + w - 1). */
-static void fill_rel_pos_index(int32_t *index, int w)
+/* Window order: the r-th token of the windows laid one after another is map token order[r]. A
+ * shifted block works on the map rolled by (-shift, -shift) and rolls the result back, so window
+ * token (y, x) of the rolled map is map token ((y + shift) % side, (x + shift) % side). */
+static void fill_window_order(int32_t *order, const swin_stage *st, int shift)
 {
-    int t = w * w;
-    for (int i = 0; i < t; i++)
-        for (int j = 0; j < t; j++)
-            index[i * t + j] = (i / w - j / w + w - 1) * (2 * w - 1) + (i % w - j % w + w - 1);
+    int w = st->window, t = w * w, per_row = st->side / w;
+    for (int win = 0; win < per_row * per_row; win++)
+        for (int i = 0; i < t; i++) {
+            int y = ((win / per_row) * w + i / w + shift) % st->side;
+            int x = ((win % per_row) * w + i % w + shift) % st->side;
+            order[win * t + i] = y * st->side + x;
+        }
 }
 
 /* HF's get_attn_mask: the shifted map is cut into 3 bands per axis ([0, side - window),
@@ -236,13 +264,16 @@ static r2gen_status plan_stages(swin_model *m, float mlp_ratio, error *err)
 static r2gen_status load_stage(const gguf_file *f, swin_stage *st, int s, int last, error *err)
 {
     int t = st->window * st->window;
+    size_t tokens = (size_t)st->side * st->side;
     st->blocks = calloc((size_t)st->depth, sizeof *st->blocks);
-    st->rel_pos_index = malloc((size_t)t * t * sizeof *st->rel_pos_index);
+    st->window_order[0] = malloc(2 * tokens * sizeof *st->window_order[0]);
     int n_windows = (st->side / st->window) * (st->side / st->window);
     if (st->shift > 0) st->shift_mask = malloc((size_t)n_windows * t * t * sizeof *st->shift_mask);
-    if (!st->blocks || !st->rel_pos_index || (st->shift > 0 && !st->shift_mask))
+    if (!st->blocks || !st->window_order[0] || (st->shift > 0 && !st->shift_mask))
         return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory loading the Swin encoder");
-    fill_rel_pos_index(st->rel_pos_index, st->window);
+    st->window_order[1] = st->window_order[0] + tokens;
+    fill_window_order(st->window_order[0], st, 0);
+    fill_window_order(st->window_order[1], st, st->shift);
     if (st->shift_mask) fill_shift_mask(st->shift_mask, st->side, st->window, st->shift);
 
     for (int b = 0; b < st->depth; b++) TRY(load_block(f, st, s, b, &st->blocks[b], err));
@@ -251,8 +282,11 @@ static r2gen_status load_stage(const gguf_file *f, swin_stage *st, int s, int la
     snprintf(prefix, sizeof prefix, "r2gen.vision.layers.%d.merge.", s);
     TRY(load_norm(f, prefix, "norm", 4 * (int64_t)st->dim, &st->merge_norm_weight,
                   &st->merge_norm_bias, err));
-    return load_matrix(f, prefix, "reduction.weight", 4 * (int64_t)st->dim, 2 * (int64_t)st->dim,
-                       &st->merge_reduction, err);
+    const tensor *reduction;
+    TRY(load_matrix(f, prefix, "reduction.weight", 4 * (int64_t)st->dim, 2 * (int64_t)st->dim,
+                    &reduction, err));
+    st->has_merge = 1;
+    return linear_init(&st->merge_reduction, 1, &reduction, NULL, (int64_t)tokens / 4, err);
 }
 
 static r2gen_status load_model(const gguf_file *f, swin_model *m, error *err)
@@ -262,8 +296,12 @@ static r2gen_status load_model(const gguf_file *f, swin_model *m, error *err)
     TRY(plan_stages(m, mlp_ratio, err));
     const char *prefix = "r2gen.vision.";
     int64_t patch_len = 3 * (int64_t)m->patch_size * m->patch_size;
-    TRY(load_linear(f, prefix, "patch_embed", patch_len, m->embed_dim, &m->patch_embed,
-                    &m->patch_embed_bias, err));
+    const tensor *patch_embed;
+    const float *patch_embed_bias;
+    TRY(load_linear(f, prefix, "patch_embed", patch_len, m->embed_dim, &patch_embed,
+                    &patch_embed_bias, err));
+    TRY(linear_init(&m->patch_embed, 1, &patch_embed, &patch_embed_bias,
+                    (int64_t)m->stages[0].side * m->stages[0].side, err));
     TRY(load_norm(f, prefix, "patch_norm", m->embed_dim, &m->patch_norm_weight,
                   &m->patch_norm_bias, err));
     for (int s = 0; s < m->n_stages; s++)
@@ -279,111 +317,115 @@ r2gen_status swin_load(const gguf_file *f, swin_model *m, error *err)
     return status;
 }
 
+static void free_block(swin_block *blk)
+{
+    linear_free(&blk->qkv);
+    linear_free(&blk->attn_out);
+    linear_free(&blk->ffn_up);
+    linear_free(&blk->ffn_down);
+    free(blk->rel_bias);
+}
+
 void swin_free(swin_model *m)
 {
+    linear_free(&m->patch_embed);
     for (int s = 0; s < SWIN_MAX_STAGES; s++) {
-        free(m->stages[s].blocks);
-        free(m->stages[s].rel_pos_index);
-        free(m->stages[s].shift_mask);
+        swin_stage *st = &m->stages[s];
+        for (int b = 0; st->blocks && b < st->depth; b++) free_block(&st->blocks[b]);
+        free(st->blocks);
+        free(st->window_order[0]);
+        free(st->shift_mask);
+        linear_free(&st->merge_reduction);
     }
     memset(m, 0, sizeof *m);
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Encoding */
+ * Encoding
+ *
+ * Each block works in window order (see fill_window_order): LayerNorm 1 gathers the rows into it,
+ * so the projections, the attention of a window and attn_out read and write contiguous rows, and
+ * the residual addition scatters them back to map order, together with LayerNorm 2. The MLP runs
+ * in map order and adds into the residual stream inside its second product. */
 
-/* One thread's scratch for the attention of one window and head. */
-typedef struct window_scratch {
-    float *scores;                /* t x t */
-    float *queries, *keys, *values; /* t x head_dim: the head's slice of each token, gathered */
-    float *out;                   /* t x head_dim, before it is scattered into the context */
-    int32_t *sources; /* t: the map position of each window token */
-} window_scratch;
+/* Attention works on blocks of ATTN_LANES values: one AVX-512 register (two or four smaller ones
+ * in the other SIMD_CLONES builds). ATTN_ROWS query rows go together, so that every block of keys
+ * or values read feeds ATTN_ROWS independent sums, which hides the latency of the FMAs. Rows are
+ * padded to whole blocks. */
+#define ATTN_LANES 16
+#define ATTN_ROWS 4
+typedef float attn_lanes __attribute__((vector_size(ATTN_LANES * sizeof(float))));
+/* The same for reading ATTN_LANES floats at any float-aligned address. */
+typedef float attn_lanes_at __attribute__((vector_size(ATTN_LANES * sizeof(float)), aligned(4),
+                                          may_alias));
+
+static size_t padded(size_t n) { return (n + ATTN_LANES - 1) / ATTN_LANES * ATTN_LANES; }
+
+/* Per thread: keys transposed (head_dim x padded t), values (t x padded head_dim), ATTN_ROWS rows
+ * of scores (padded t each). */
+static size_t attention_scratch_floats(const swin_stage *st)
+{
+    size_t t = (size_t)st->window * st->window, hd = (size_t)(st->dim / st->n_heads);
+    return hd * padded(t) + t * padded(hd) + ATTN_ROWS * padded(t);
+}
 
 /* Buffers of one encode call, sized for the widest stage. */
 typedef struct swin_work {
-    float *x;         /* residual stream: tokens x dim */
-    float *normed;    /* LayerNorm output; also projection outputs and the merge concatenation */
-    float *q, *k, *v; /* tokens x dim */
-    float *context;   /* attention output before attn_out: tokens x dim */
-    float *hidden;    /* MLP hidden (tokens x ffn_dim); also the gathered patches */
-    float *thread_floats;   /* per thread: the float buffers of a window_scratch */
-    int32_t *thread_tokens; /* per thread: sources */
-    size_t window_tokens, head_dim; /* largest t and head_dim of any stage */
+    float *x;       /* residual stream, map order: tokens x dim */
+    float *normed;  /* LayerNorm 1 output, attn_out output (window order), merge concatenation */
+    float *qkv;     /* tokens x 3 dim, window order */
+    float *context; /* attention output (window order), then LayerNorm 2 output (map order) */
+    float *hidden;  /* MLP hidden (tokens x ffn_dim); also the gathered patches */
+    float *thread_floats; /* per thread: attention scratch (attention_scratch_floats) */
+    size_t thread_stride; /* floats per thread */
+    linear_runner runner;
 } swin_work;
 
 static void work_free(swin_work *w)
 {
     free(w->x);
     free(w->normed);
-    free(w->q);
-    free(w->k);
-    free(w->v);
+    free(w->qkv);
     free(w->context);
     free(w->hidden);
     free(w->thread_floats);
-    free(w->thread_tokens);
+    linear_runner_free(&w->runner);
 }
 
-static size_t scratch_floats(const swin_work *w)
-{
-    return w->window_tokens * w->window_tokens + 4 * w->window_tokens * w->head_dim;
-}
-
-static window_scratch thread_scratch(const swin_work *w, int thread)
-{
-    size_t t = w->window_tokens;
-    float *base = w->thread_floats + (size_t)thread * scratch_floats(w);
-    size_t th = t * w->head_dim;
-    window_scratch s = {base, base + t * t, base + t * t + th, base + t * t + 2 * th,
-                        base + t * t + 3 * th, w->thread_tokens + (size_t)thread * t};
-    return s;
-}
-
-static r2gen_status work_alloc(const swin_model *m, int n_threads, swin_work *w, error *err)
+static r2gen_status work_alloc(const swin_model *m, const compute *cpu, swin_work *w, error *err)
 {
     size_t stream = 0, hidden = 0;
     memset(w, 0, sizeof *w);
     for (int s = 0; s < m->n_stages; s++) {
         const swin_stage *st = &m->stages[s];
         size_t tokens = (size_t)st->side * st->side;
-        size_t t = (size_t)st->window * st->window, head_dim = (size_t)(st->dim / st->n_heads);
         if (tokens * st->dim > stream) stream = tokens * st->dim;
         if (tokens * st->ffn_dim > hidden) hidden = tokens * st->ffn_dim;
-        if (t > w->window_tokens) w->window_tokens = t;
-        if (head_dim > w->head_dim) w->head_dim = head_dim;
+        if (attention_scratch_floats(st) > w->thread_stride)
+            w->thread_stride = attention_scratch_floats(st);
     }
     size_t patches = (size_t)m->stages[0].side * m->stages[0].side * 3 * m->patch_size *
                      m->patch_size;
     if (patches > hidden) hidden = patches;
     w->x = malloc(stream * sizeof(float));
     w->normed = malloc(stream * sizeof(float));
-    w->q = malloc(stream * sizeof(float));
-    w->k = malloc(stream * sizeof(float));
-    w->v = malloc(stream * sizeof(float));
+    w->qkv = malloc(3 * stream * sizeof(float));
     w->context = malloc(stream * sizeof(float));
     w->hidden = malloc(hidden * sizeof(float));
-    w->thread_floats = malloc((size_t)n_threads * scratch_floats(w) * sizeof(float));
-    w->thread_tokens = malloc((size_t)n_threads * w->window_tokens * sizeof(int32_t));
-    if (!w->x || !w->normed || !w->q || !w->k || !w->v || !w->context || !w->hidden ||
-        !w->thread_floats || !w->thread_tokens) {
+    w->thread_floats = malloc((size_t)cpu->n_threads * w->thread_stride * sizeof(float));
+    if (!w->x || !w->normed || !w->qkv || !w->context || !w->hidden || !w->thread_floats) {
         work_free(w);
         return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory for Swin activations");
     }
-    return R2GEN_OK;
+    r2gen_status status = linear_runner_init(&w->runner, cpu, err);
+    if (status != R2GEN_OK) work_free(w);
+    return status;
 }
 
 static void trace_emit(const swin_trace *trace, const char *name, const float *data,
                        int64_t n_tokens, int64_t dim)
 {
     if (trace && trace->fn) trace->fn(trace->user, name, data, n_tokens, dim);
-}
-
-/* The row-wise operations between the matrix products, spread over the threads by rows. */
-static void gelu_rows(const compute *cpu, float *x, int64_t rows, int64_t n)
-{
-#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
-    for (int64_t r = 0; r < rows; r++) gelu_erf(x + r * n, n);
 }
 
 static void layer_norm_rows(const compute *cpu, float *out, const float *x, int64_t rows,
@@ -411,7 +453,7 @@ static r2gen_status patch_embed(const swin_model *m, const compute *cpu, const f
                            (size_t)p * sizeof(float));
         }
     int64_t tokens = (int64_t)side * side;
-    TRY(matmul(cpu, w->x, w->hidden, tokens, m->patch_embed, m->patch_embed_bias, err));
+    TRY(linear_forward(&w->runner, &m->patch_embed, w->x, w->hidden, tokens, LINEAR_STORE, err));
     trace_emit(trace, "patch_embeddings_conv", w->x, tokens, m->embed_dim);
     layer_norm_rows(cpu, w->x, w->x, tokens, m->embed_dim, m->patch_norm_weight,
                     m->patch_norm_bias, SWIN_FIXED_NORM_EPS);
@@ -419,92 +461,97 @@ static r2gen_status patch_embed(const swin_model *m, const compute *cpu, const f
     return R2GEN_OK;
 }
 
-/* Map position of each token of window `win`. A shifted block works on the map rolled by
- * (-shift, -shift) and rolls the result back, so window token (y, x) of the rolled map reads and
- * writes map position ((y + shift) % side, (x + shift) % side). */
-static void window_sources(const swin_stage *st, int shift, int win, int32_t *sources)
+/* One head of one window: softmax(q kᵀ / sqrt(hd) + bias (+ mask)) · v. `qkv` and `context` point
+ * at the window's first row. */
+SIMD_CLONES static void attend_head(const swin_stage *st, const float *bias, const float *mask,
+                                    int h, const float *qkv, float *context, float *scratch)
 {
-    int per_row = st->side / st->window;
-    int y0 = (win / per_row) * st->window, x0 = (win % per_row) * st->window;
-    for (int i = 0; i < st->window * st->window; i++) {
-        int y = (y0 + i / st->window + shift) % st->side;
-        int x = (x0 + i % st->window + shift) % st->side;
-        sources[i] = y * st->side + x;
-    }
-}
-
-/* One head of one window: softmax(q kᵀ / sqrt(hd) + bias (+ mask)) · v into w->context. The
- * head's rows are gathered so both products are small dense GEMMs. They run on this thread only
- * and always through oneDNN, whose thread count is per calling thread; OpenBLAS's is
- * process-wide, and setting it from inside our parallel region would race. */
-static void attend_head(const swin_stage *st, const swin_block *blk, const float *mask, int h,
-                        const swin_work *w, const window_scratch *s)
-{
-    int t = st->window * st->window, dim = st->dim, n_heads = st->n_heads;
-    int hd = dim / n_heads;
+    int t = st->window * st->window, dim = st->dim, hd = dim / st->n_heads;
+    int tp = (int)padded((size_t)t), hdp = (int)padded((size_t)hd);
+    size_t stride = 3 * (size_t)dim;
+    const float *q = qkv + h * hd, *k = qkv + dim + h * hd, *v = qkv + 2 * dim + h * hd;
+    float *keys_t = scratch, *values = keys_t + (size_t)hd * tp, *scores = values + (size_t)t * hdp;
     float scale = sqrtf((float)hd);
-    compute one = {1, GEMM_ONEDNN, 0};
-    for (int j = 0; j < t; j++) {
-        size_t at = (size_t)s->sources[j] * dim + h * hd;
-        memcpy(s->queries + (size_t)j * hd, w->q + at, (size_t)hd * sizeof(float));
-        memcpy(s->keys + (size_t)j * hd, w->k + at, (size_t)hd * sizeof(float));
-        memcpy(s->values + (size_t)j * hd, w->v + at, (size_t)hd * sizeof(float));
+    for (int d = 0; d < hd; d++)
+        for (int j = 0; j < tp; j++) keys_t[d * tp + j] = j < t ? k[j * stride + d] : 0.0f;
+    for (int j = 0; j < t; j++)
+        for (int d = 0; d < hdp; d++) values[j * hdp + d] = d < hd ? v[j * stride + d] : 0.0f;
+    for (int i0 = 0; i0 < t; i0 += ATTN_ROWS) {
+        /* A last, partial group repeats row t - 1 in its unused lanes; those are never stored. */
+        int n_rows = t - i0 < ATTN_ROWS ? t - i0 : ATTN_ROWS;
+        const float *queries[ATTN_ROWS];
+        for (int r = 0; r < ATTN_ROWS; r++) queries[r] = q + (i0 + (r < n_rows ? r : n_rows - 1)) * stride;
+        for (int j0 = 0; j0 < tp; j0 += ATTN_LANES) {
+            attn_lanes acc[ATTN_ROWS] = {{0}};
+            for (int d = 0; d < hd; d++) {
+                attn_lanes key = *(const attn_lanes_at *)(keys_t + d * tp + j0);
+                for (int r = 0; r < ATTN_ROWS; r++) acc[r] += queries[r][d] * key;
+            }
+            for (int r = 0; r < ATTN_ROWS; r++) memcpy(scores + r * tp + j0, &acc[r], sizeof acc[r]);
+        }
+        for (int r = 0; r < ATTN_ROWS; r++) {
+            float *row = scores + r * tp;
+            size_t i = (size_t)(i0 + (r < n_rows ? r : n_rows - 1));
+            for (int j = 0; j < t; j++) row[j] = row[j] / scale + bias[i * t + j];
+            if (mask)
+                for (int j = 0; j < t; j++) row[j] += mask[i * t + j];
+            softmax(row, t);
+        }
+        for (int d0 = 0; d0 < hd; d0 += ATTN_LANES) {
+            attn_lanes acc[ATTN_ROWS] = {{0}};
+            for (int j = 0; j < t; j++) {
+                attn_lanes value = *(const attn_lanes_at *)(values + j * hdp + d0);
+                for (int r = 0; r < ATTN_ROWS; r++) acc[r] += scores[r * tp + j] * value;
+            }
+            int n = hd - d0 < ATTN_LANES ? hd - d0 : ATTN_LANES;
+            for (int r = 0; r < n_rows; r++)
+                memcpy(context + (size_t)(i0 + r) * dim + h * hd + d0, &acc[r],
+                       (size_t)n * sizeof(float));
+        }
     }
-    gemm_f32(&one, t, t, hd, 1.0f, s->queries, hd, s->keys, hd, 1, 0.0f, s->scores, t);
-    for (int i = 0; i < t; i++) {
-        float *row = s->scores + (size_t)i * t;
-        const int32_t *index = st->rel_pos_index + (size_t)i * t;
-        for (int j = 0; j < t; j++)
-            row[j] = row[j] / scale + blk->rel_pos_bias[index[j] * n_heads + h];
-        if (mask)
-            for (int j = 0; j < t; j++) row[j] += mask[(size_t)i * t + j];
-        softmax(row, t);
-    }
-    gemm_f32(&one, t, hd, t, 1.0f, s->scores, t, s->values, hd, 0, 0.0f, s->out, hd);
-    for (int i = 0; i < t; i++)
-        memcpy(w->context + (size_t)s->sources[i] * dim + h * hd, s->out + (size_t)i * hd,
-               (size_t)hd * sizeof(float));
 }
 
 /* Work items are (window, head) pairs, so even the last stage's single window spreads over the
- * threads; windows are disjoint token sets and heads disjoint columns, so every item writes its
- * own part of the context. */
+ * threads; windows are disjoint rows and heads disjoint columns of the context. */
 static void window_attention(const compute *cpu, const swin_stage *st, const swin_block *blk,
-                             int shift, const swin_work *w)
+                             int shifted, const swin_work *w)
 {
     int n_windows = (st->side / st->window) * (st->side / st->window);
     int t = st->window * st->window;
+    size_t window_rows = (size_t)t * st->dim;
 #pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
     for (int item = 0; item < n_windows * st->n_heads; item++) {
-        int win = item / st->n_heads;
-        window_scratch s = thread_scratch(w, omp_get_thread_num());
-        window_sources(st, shift, win, s.sources);
-        const float *mask = shift > 0 ? st->shift_mask + (size_t)win * t * t : NULL;
-        attend_head(st, blk, mask, item % st->n_heads, w, &s);
+        int win = item / st->n_heads, h = item % st->n_heads;
+        const float *mask = shifted ? st->shift_mask + (size_t)win * t * t : NULL;
+        attend_head(st, blk->rel_bias + (size_t)h * t * t, mask, h,
+                    w->qkv + 3 * win * window_rows, w->context + win * window_rows,
+                    w->thread_floats + (size_t)omp_get_thread_num() * w->thread_stride);
     }
 }
 
 /* x + attn(LN1(x)), then x + fc2(GELU(fc1(LN2(x)))). */
 static r2gen_status block_forward(const swin_model *m, const compute *cpu, const swin_stage *st,
-                                  const swin_block *blk, int shift, swin_work *w, error *err)
+                                  const swin_block *blk, int shifted, swin_work *w, error *err)
 {
     int64_t tokens = (int64_t)st->side * st->side, dim = st->dim;
-    layer_norm_rows(cpu, w->normed, w->x, tokens, dim, blk->norm1_weight, blk->norm1_bias,
-                    m->eps);
-    TRY(matmul(cpu, w->q, w->normed, tokens, blk->attn_q, blk->attn_q_bias, err));
-    TRY(matmul(cpu, w->k, w->normed, tokens, blk->attn_k, blk->attn_k_bias, err));
-    TRY(matmul(cpu, w->v, w->normed, tokens, blk->attn_v, blk->attn_v_bias, err));
-    window_attention(cpu, st, blk, shift, w);
-    TRY(matmul(cpu, w->normed, w->context, tokens, blk->attn_out, blk->attn_out_bias, err));
-    add(w->x, w->normed, tokens * dim);
-
-    layer_norm_rows(cpu, w->normed, w->x, tokens, dim, blk->norm2_weight, blk->norm2_bias,
-                    m->eps);
-    TRY(matmul(cpu, w->hidden, w->normed, tokens, blk->ffn_up, blk->ffn_up_bias, err));
-    gelu_rows(cpu, w->hidden, tokens, st->ffn_dim);
-    TRY(matmul(cpu, w->normed, w->hidden, tokens, blk->ffn_down, blk->ffn_down_bias, err));
-    add(w->x, w->normed, tokens * dim);
-    return R2GEN_OK;
+    const int32_t *order = st->window_order[shifted];
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (int64_t r = 0; r < tokens; r++)
+        layer_norm(w->normed + r * dim, w->x + order[r] * dim, 1, dim, blk->norm1_weight,
+                   blk->norm1_bias, m->eps);
+    TRY(linear_forward(&w->runner, &blk->qkv, w->qkv, w->normed, tokens, LINEAR_STORE, err));
+    window_attention(cpu, st, blk, shifted, w);
+    TRY(linear_forward(&w->runner, &blk->attn_out, w->normed, w->context, tokens, LINEAR_STORE,
+                       err));
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (int64_t r = 0; r < tokens; r++) {
+        float *token = w->x + order[r] * dim;
+        add(token, w->normed + r * dim, dim);
+        layer_norm(w->context + order[r] * dim, token, 1, dim, blk->norm2_weight,
+                   blk->norm2_bias, m->eps);
+    }
+    return linear_mlp(&w->runner, &blk->ffn_up, &blk->ffn_down, w->x, w->context, tokens,
+                      w->hidden, err);
 }
 
 /* Patch merging: each 2x2 cell becomes one token, the concatenation of its (row 0, col 0),
@@ -514,18 +561,20 @@ static r2gen_status patch_merge(const compute *cpu, const swin_stage *st, swin_w
 {
     static const int cell[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
     int half = st->side / 2, dim = st->dim;
-    for (int y = 0; y < half; y++)
-        for (int x = 0; x < half; x++) {
-            float *merged = w->normed + ((size_t)y * half + x) * 4 * dim;
-            for (int c = 0; c < 4; c++) {
-                size_t src = (size_t)(2 * y + cell[c][0]) * st->side + 2 * x + cell[c][1];
-                memcpy(merged + c * dim, w->x + src * dim, (size_t)dim * sizeof(float));
-            }
-        }
     int64_t tokens = (int64_t)half * half;
-    layer_norm_rows(cpu, w->normed, w->normed, tokens, 4 * dim, st->merge_norm_weight,
-                    st->merge_norm_bias, SWIN_FIXED_NORM_EPS);
-    return matmul(cpu, w->x, w->normed, tokens, st->merge_reduction, NULL, err);
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (int64_t token = 0; token < tokens; token++) {
+        int64_t y = token / half, x = token % half;
+        float *merged = w->normed + token * 4 * dim;
+        for (int c = 0; c < 4; c++) {
+            size_t src = (size_t)(2 * y + cell[c][0]) * st->side + 2 * x + cell[c][1];
+            memcpy(merged + c * dim, w->x + src * dim, (size_t)dim * sizeof(float));
+        }
+        layer_norm(merged, merged, 1, 4 * dim, st->merge_norm_weight, st->merge_norm_bias,
+                   SWIN_FIXED_NORM_EPS);
+    }
+    return linear_forward(&w->runner, &st->merge_reduction, w->x, w->normed, tokens,
+                          LINEAR_STORE, err);
 }
 
 static r2gen_status run_stages(const swin_model *m, const compute *cpu, swin_work *w,
@@ -536,12 +585,12 @@ static r2gen_status run_stages(const swin_model *m, const compute *cpu, swin_wor
         const swin_stage *st = &m->stages[s];
         int64_t tokens = (int64_t)st->side * st->side;
         for (int b = 0; b < st->depth; b++) {
-            TRY(block_forward(m, cpu, st, &st->blocks[b], b % 2 ? st->shift : 0, w, err));
+            TRY(block_forward(m, cpu, st, &st->blocks[b], b % 2 && st->shift > 0, w, err));
             snprintf(name, sizeof name, "stage%d_block%d", s, b);
             trace_emit(trace, name, w->x, tokens, st->dim);
         }
         snprintf(name, sizeof name, "hidden_states_%d", s + 1);
-        if (st->merge_reduction) {
+        if (st->has_merge) {
             TRY(patch_merge(cpu, st, w, err));
             trace_emit(trace, name, w->x, tokens / 4, 2 * st->dim);
         } else {
@@ -555,7 +604,7 @@ r2gen_status swin_encode(const swin_model *m, const compute *cpu, const float *p
                          float *last_hidden, const swin_trace *trace, error *err)
 {
     swin_work w;
-    TRY(work_alloc(m, cpu->n_threads, &w, err));
+    TRY(work_alloc(m, cpu, &w, err));
     r2gen_status status = patch_embed(m, cpu, pixels_chw, &w, trace, err);
     if (status == R2GEN_OK) status = run_stages(m, cpu, &w, trace, err);
     if (status == R2GEN_OK) {

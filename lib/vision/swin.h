@@ -10,17 +10,17 @@
 #include "core/gguf.h"
 #include "core/tensor.h"
 #include "ops/compute.h"
+#include "ops/matmul_bf16.h"
 
 #define SWIN_MAX_STAGES 8
 
 typedef struct swin_block {
     const float *norm1_weight, *norm1_bias;
-    const tensor *attn_q, *attn_k, *attn_v, *attn_out;
-    const float *attn_q_bias, *attn_k_bias, *attn_v_bias, *attn_out_bias;
-    const float *rel_pos_bias; /* [(2w-1)^2][n_heads]: bias of head h at table[idx * n_heads + h] */
+    linear qkv;      /* query, key and value projections stacked: 3 x dim outputs per token */
+    linear attn_out;
+    float *rel_bias; /* [n_heads][t][t] (t = window^2): HF's bias table gathered per token pair */
     const float *norm2_weight, *norm2_bias;
-    const tensor *ffn_up, *ffn_down;
-    const float *ffn_up_bias, *ffn_down_bias;
+    linear ffn_up, ffn_down;
 } swin_block;
 
 typedef struct swin_stage {
@@ -32,11 +32,14 @@ typedef struct swin_stage {
     int window;     /* window side actually used: min(config window, side) */
     int shift;      /* shift of the odd blocks: window / 2, or 0 when the map fits in one window */
     swin_block *blocks;          /* depth blocks */
-    int32_t *rel_pos_index;      /* [window^2][window^2] rows of the bias table */
+    /* [2][side^2]: map position of the r-th token in window order (window after window, row-major
+     * inside), for the unshifted blocks and for the shifted ones (rolled by -shift) */
+    int32_t *window_order[2];
     float *shift_mask;           /* [n_windows][window^2][window^2] 0 / -100, NULL without shift */
-    /* patch merging at the end of the stage; NULL for the last stage */
+    /* patch merging at the end of the stage; has_merge is 0 for the last stage */
+    int has_merge;
     const float *merge_norm_weight, *merge_norm_bias;
-    const tensor *merge_reduction;
+    linear merge_reduction;
 } swin_stage;
 
 typedef struct swin_model {
@@ -53,8 +56,7 @@ typedef struct swin_model {
     float image_mean[3];
     float image_std[3];
 
-    const tensor *patch_embed; /* (3·p·p, C): the conv weight flattened as (channel, row, col) */
-    const float *patch_embed_bias;
+    linear patch_embed; /* (3·p·p, C): the conv weight flattened as (channel, row, col) */
     const float *patch_norm_weight, *patch_norm_bias;
     swin_stage stages[SWIN_MAX_STAGES];
     const float *norm_weight, *norm_bias;
@@ -69,7 +71,8 @@ typedef struct swin_trace {
 } swin_trace;
 
 /* Reads the r2gen.vision.* configuration and requires every tensor with its exact shape: linear
- * weights of any matmul type, everything else f32. Fails with R2GEN_ERR_MODEL_FORMAT naming the
+ * weights of any matmul type, everything else f32; f32 and bf16 linear weights are also copied into
+ * oneDNN's blocked layout (see ops/matmul_bf16.h), which is what the model owns. Fails with R2GEN_ERR_MODEL_FORMAT naming the
  * first bad key or tensor, R2GEN_ERR_UNSUPPORTED for geometries that would need padding. On
  * failure nothing needs freeing. */
 r2gen_status swin_load(const gguf_file *f, swin_model *m, error *err);

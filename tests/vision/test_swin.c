@@ -97,12 +97,19 @@ int main(int argc, char **argv)
           "the 7x7 stage must not shift");
 
     /* rgb8: patch_embeddings_conv, hidden_states_0..4, 8 blocks, last_hidden_state. gray16:
-     * hidden_states_1..4 and last_hidden_state. Both thread counts must match the reference. */
-    for (int n_threads = 1; n_threads <= 2; n_threads++) {
-        compute cpu = {n_threads, GEMM_ONEDNN, 0};
-        check_image(&m, &cpu, fixtures, "rgb8_311x257", 15, tolerance);
-        check_image(&m, &cpu, fixtures, "gray16_400x380", 5, tolerance);
-    }
+     * hidden_states_1..4 and last_hidden_state. Both thread counts and every product route must
+     * match the reference: oneDNN with pre-packed f32 / bf16 weights (bf16 activations allowed or
+     * not), and OpenBLAS, which runs even packed layers through matmul(). */
+    const compute routes[] = {{1, GEMM_ONEDNN, 0}, {1, GEMM_ONEDNN, 1}, {1, GEMM_OPENBLAS, 0}};
+    for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++)
+        for (int n_threads = 1; n_threads <= 2; n_threads++) {
+            compute cpu = routes[r];
+            cpu.n_threads = n_threads;
+            printf("backend %d, bf16 products %s:\n", (int)cpu.backend,
+                   cpu.allow_bf16 ? "allowed" : "off");
+            check_image(&m, &cpu, fixtures, "rgb8_311x257", 15, tolerance);
+            check_image(&m, &cpu, fixtures, "gray16_400x380", 5, tolerance);
+        }
     swin_free(&m);
     gguf_close(f);
     return check_summary();
