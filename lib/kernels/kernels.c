@@ -65,5 +65,5 @@ const type_kernels *kernels_for_type(const kernels *set, tensor_type type)
 
 size_t act_row_bytes(const type_kernels *tk, int64_t n)
 {
-    return (size_t)(n / tk->act_block_elems) * tk->act_block_bytes;
+    return (size_t)((n + tk->act_block_elems - 1) / tk->act_block_elems) * tk->act_block_bytes;
 }

@@ -64,6 +64,23 @@ typedef struct block_q8_K {
     int16_t bsums[QK_K / 16];
 } block_q8_K;
 
+/* Activation partner of q8_0/q4_0 weights in the AVX-512 set: 16 blocks of 32 values (512) laid
+ * out for VNNI, where each int32 lane of a 512-bit register sums the products of one block. The
+ * quants come as eight 64-byte slices; slice j holds values 4j..4j+3 of every block, block b in
+ * lane q8_group_lane(b) (4 bytes per lane). A row's last group is padded with zero blocks. */
+#define QK_GROUP 512
+typedef struct block_q8_group {
+    int8_t qs[QK_GROUP];
+    float d[16];     /* scale of each block (lane order) */
+    int32_t sum[16]; /* sum of each block's quants (lane order): the weights' offsets meet it */
+} block_q8_group;
+
+/* Lane of block b (< 16): the order that transposing 4 x 4 granules of 4-block registers gives. */
+static inline int q8_group_lane(int b) { return 4 * (b % 4) + b / 4; }
+
+/* Position in block_q8_group.qs of value v (< 32) of block b (< 16). */
+static inline int q8_group_index(int b, int v) { return 64 * (v / 4) + 4 * q8_group_lane(b) + v % 4; }
+
 /* The most activation rows one dot call takes: a weight row is read once for all of them. */
 #define KERNEL_MAX_ROWS 4
 
@@ -102,7 +119,8 @@ const kernels *kernels_for_path(kernel_path path);
 const type_kernels *kernels_for_type(const kernels *set, tensor_type type);
 /* Whether the CPU has AVX512_BF16 (for oneDNN's bf16 matmul, which matmul.c uses on request). */
 int kernels_cpu_has_bf16(void);
-/* Bytes of one quantised activation row of n values for a type's kernels. */
+/* Bytes of one quantised activation row of n values for a type's kernels (a partial last block
+ * of the activation format is padded). */
 size_t act_row_bytes(const type_kernels *tk, int64_t n);
 
 /* Sub-block j (< 8) of a q4_K block: its 6-bit scale and min, packed into 12 bytes as ggml packs

@@ -11,70 +11,106 @@
 
 static inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
-/* ---- q8_0 / q4_0 weights, q8_0 activations ---- */
-
-/* The 32 quants of weight block b as signed bytes (q4_0: q - 8, in value order). */
-static inline __m256i block32_values(const void *w, int64_t b, int q4, float *d)
-{
-    if (q4) {
-        const block_q4_0 *wb = (const block_q4_0 *)w + b;
-        __m128i packed = _mm_loadu_si128((const __m128i *)wb->qs);
-        __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-        *d = half(wb->d);
-        return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)),
-                               _mm256_set1_epi8(8));
-    }
-    const block_q8_0 *wb = (const block_q8_0 *)w + b;
-    *d = half(wb->d);
-    return _mm256_loadu_si256((const __m256i *)wb->qs);
-}
-
-/* The 32 activation quants of block b of one row, and their scale. */
-static inline __m256i act32(const void *row, int64_t b, float *d)
-{
-    const block_q8_0 *xb = (const block_q8_0 *)row + b;
-    *d = half(xb->d);
-    return _mm256_loadu_si256((const __m256i *)xb->qs);
-}
-
-/* Sixteen int32 partial sums of w[i] * a[i] (four products each); |a| <= 127, w any int8. */
-static inline __m512i dot_i8x64(__m512i w, __m512i a)
-{
-    __m512i a_signed = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), a_signed);
-}
+/* ---- q8_0 / q4_0 weights, q8 group activations ---- */
 
 static inline __m512i join256(__m256i lo, __m256i hi)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-static inline __m512 join_ps(float lo, float hi)
+/* 16 bytes at byte `at` of the quants of blocks b..b+3 (the first `count` present, the others
+ * zero), block b + k in 128-bit lane k. */
+static inline __m512i four_blocks(const void *w, int64_t b, int count, int q4, int at)
 {
-    return _mm512_castsi512_ps(
-        join256(_mm256_castps_si256(_mm256_set1_ps(lo)), _mm256_castps_si256(_mm256_set1_ps(hi))));
+    __m512i v = _mm512_setzero_si512();
+    for (int k = 0; k < count; k++) {
+        const void *qs = q4 ? (const void *)((const block_q4_0 *)w + b + k)->qs
+                            : (const void *)((const block_q8_0 *)w + b + k)->qs;
+        /* (a masked broadcast, as insert lanes must be compile-time constants) */
+        v = _mm512_mask_broadcast_i32x4(v, (__mmask16)(0xF << (4 * k)),
+                                        _mm_loadu_si128((const __m128i *)((const char *)qs + at)));
+    }
+    return v;
 }
 
-static inline __attribute__((always_inline)) void
-dot_q8_0_partner(int64_t n, const void *w, const void *act, size_t act_stride, int n_rows,
-                 float *out, int q4)
+/* Transposes four registers of four blocks each (r[q] lane 4k + j: 4-byte granule j of block
+ * 4q + k) into granule order: t[j] lane 4k + q holds granule j of block 4q + k, the lane order of
+ * block_q8_group. */
+static inline void transpose_granules(const __m512i r[4], __m512i t[4])
 {
+    __m512i lo01 = _mm512_unpacklo_epi32(r[0], r[1]), hi01 = _mm512_unpackhi_epi32(r[0], r[1]);
+    __m512i lo23 = _mm512_unpacklo_epi32(r[2], r[3]), hi23 = _mm512_unpackhi_epi32(r[2], r[3]);
+    t[0] = _mm512_unpacklo_epi64(lo01, lo23);
+    t[1] = _mm512_unpackhi_epi64(lo01, lo23);
+    t[2] = _mm512_unpacklo_epi64(hi01, hi23);
+    t[3] = _mm512_unpackhi_epi64(hi01, hi23);
+}
+
+/* The weights of blocks b..b+15 (those below n_blocks; the others zero) as eight registers of
+ * unsigned bytes in the layout of block_q8_group: wq[j] lane 4k + q holds values 4j..4j+3 of
+ * block 4q + k. q4_0 gives its nibbles q (value q - 8), q8_0 gives q + 128 (value q - 128). */
+static inline __attribute__((always_inline)) void
+group_weights(const void *w, int64_t b, int64_t n_blocks, int q4, __m512i wq[8])
+{
+    __m512i r[4];
+    for (int h = 0; h < (q4 ? 1 : 2); h++) {
+        for (int q = 0; q < 4; q++) {
+            int64_t left = n_blocks - (b + 4 * q);
+            r[q] = four_blocks(w, b + 4 * q, left >= 4 ? 4 : left > 0 ? (int)left : 0, q4, 16 * h);
+        }
+        transpose_granules(r, wq + 4 * h);
+    }
+    if (q4) {
+        const __m512i nibble = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; j++) {
+            wq[4 + j] = _mm512_and_si512(_mm512_srli_epi16(wq[j], 4), nibble);
+            wq[j] = _mm512_and_si512(wq[j], nibble);
+        }
+    } else {
+        for (int j = 0; j < 8; j++) wq[j] = _mm512_xor_si512(wq[j], _mm512_set1_epi8((char)0x80));
+    }
+}
+
+/* The fp16 scales of blocks b..b+15 (those below n_blocks; the others 0) in lane order: lane
+ * 4k + q <- block 4q + k. Each lane gathers the 32 bits at the start of its block (its d and
+ * first quants, inside the row) and keeps the low half. */
+static inline __m512 group_weight_scales(const void *w, int64_t b, int64_t n_blocks, int block_bytes)
+{
+    const __m512i lane_block = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    __m512i present = _mm512_set1_epi32((int)(n_blocks - b < 16 ? n_blocks - b : 16));
+    __mmask16 valid = _mm512_cmplt_epi32_mask(lane_block, present);
+    __m512i offsets = _mm512_mullo_epi32(lane_block, _mm512_set1_epi32(block_bytes));
+    const char *base = (const char *)w + b * block_bytes;
+    __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, offsets, base, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
+}
+
+/* Weights are unpacked once per group of 16 blocks, transposed so that each int32 lane gathers
+ * one block; every activation row then takes 8 dpbusd (u8 weights x s8 activations, exact int32
+ * sums) and a single float multiply-add with the 16 block scales. The weights' offset (8 or 128)
+ * times each block's activation sum is taken off in integers. */
+static inline __attribute__((always_inline)) void
+dot_q8_group(int64_t n, const void *w, const void *act, size_t act_stride, int n_rows, float *out,
+             int q4)
+{
+    const int block_bytes = q4 ? (int)sizeof(block_q4_0) : (int)sizeof(block_q8_0);
+    const int offset_shift = q4 ? 3 : 7; /* offsets 8 and 128 */
     __m512 acc[KERNEL_MAX_ROWS];
     for (int r = 0; r < n_rows; r++) acc[r] = _mm512_setzero_ps();
     int64_t n_blocks = n / QK8_0;
-    /* Two blocks per step; an odd last block runs with a zero partner of scale 0. */
-    for (int64_t b = 0; b < n_blocks; b += 2) {
-        int pair = b + 1 < n_blocks;
-        float dw0, dw1 = 0.0f;
-        __m512i wq = join256(block32_values(w, b, q4, &dw0),
-                             pair ? block32_values(w, b + 1, q4, &dw1) : _mm256_setzero_si256());
+    for (int64_t g = 0; g < (n_blocks + 15) / 16; g++) {
+        __m512i wq[8];
+        group_weights(w, 16 * g, n_blocks, q4, wq);
+        __m512 dw = group_weight_scales(w, 16 * g, n_blocks, block_bytes);
         for (int r = 0; r < n_rows; r++) {
-            const void *row = ACT_ROW(act, act_stride, r);
-            float da0, da1 = 0.0f;
-            __m512i a = join256(act32(row, b, &da0),
-                                pair ? act32(row, b + 1, &da1) : _mm256_setzero_si256());
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8x64(wq, a)),
-                                     join_ps(dw0 * da0, dw1 * da1), acc[r]);
+            const block_q8_group *a = (const block_q8_group *)ACT_ROW(act, act_stride, r) + g;
+            __m512i sums = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++)
+                sums = _mm512_dpbusd_epi32(sums, wq[j], _mm512_loadu_si512(a->qs + 64 * j));
+            __m512i offsets = _mm512_slli_epi32(_mm512_loadu_si512(a->sum), offset_shift);
+            __m512 scale = _mm512_mul_ps(dw, _mm512_loadu_ps(a->d));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, offsets)), scale,
+                                     acc[r]);
         }
     }
     for (int r = 0; r < n_rows; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
@@ -83,13 +119,13 @@ dot_q8_0_partner(int64_t n, const void *w, const void *act, size_t act_stride, i
 static void dot_q8_0_avx512(int64_t n, const void *w, const void *act, size_t act_stride,
                             int n_rows, float *out)
 {
-    CALL_WITH_ROW_COUNT(dot_q8_0_partner, n, w, act, act_stride, n_rows, out, 0);
+    CALL_WITH_ROW_COUNT(dot_q8_group, n, w, act, act_stride, n_rows, out, 0);
 }
 
 static void dot_q4_0_avx512(int64_t n, const void *w, const void *act, size_t act_stride,
                             int n_rows, float *out)
 {
-    CALL_WITH_ROW_COUNT(dot_q8_0_partner, n, w, act, act_stride, n_rows, out, 1);
+    CALL_WITH_ROW_COUNT(dot_q8_group, n, w, act, act_stride, n_rows, out, 1);
 }
 
 /* ---- q4_K / q6_K weights, q8_K activations ---- */
@@ -223,8 +259,8 @@ const kernels kernels_avx512 = {
     .path = KERNEL_AVX512,
     .f16 = {f16_to_float_avx2, copy_act_f32, dot_f16_avx2, FLOAT_ACT},
     .bf16 = {bf16_to_float_ref, copy_act_f32, dot_bf16_avx2, FLOAT_ACT},
-    .q8_0 = {q8_0_to_float_ref, quantize_act_q8_0, dot_q8_0_avx512, Q8_0_ACT},
-    .q4_0 = {q4_0_to_float_ref, quantize_act_q8_0, dot_q4_0_avx512, Q8_0_ACT},
+    .q8_0 = {q8_0_to_float_ref, quantize_act_q8_group, dot_q8_0_avx512, Q8_GROUP_ACT},
+    .q4_0 = {q4_0_to_float_ref, quantize_act_q8_group, dot_q4_0_avx512, Q8_GROUP_ACT},
     .q4_K = {q4_K_to_float_avx2, quantize_act_q8_K, dot_q4_K_avx512, Q8_K_ACT},
     .q6_K = {q6_K_to_float_avx2, quantize_act_q8_K, dot_q6_K_avx512, Q8_K_ACT},
 };

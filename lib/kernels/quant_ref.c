@@ -105,6 +105,30 @@ void quantize_act_q8_0(const float *x, void *act, int64_t n)
     }
 }
 
+/* Blocks of 32 with a float scale (no fp16 rounding: the format is ours), scattered into the
+ * VNNI layout; blocks past n are zero with scale 0. */
+void quantize_act_q8_group(const float *x, void *act, int64_t n)
+{
+    block_q8_group *g = act;
+    int64_t n_blocks = n / QK8_0;
+    for (int64_t i = 0; i < (n_blocks + 15) / 16; i++, g++) {
+        memset(g, 0, sizeof *g);
+        for (int b = 0; b < 16 && 16 * i + b < n_blocks; b++) {
+            const float *xb = x + (16 * i + b) * QK8_0;
+            int8_t q[QK8_0];
+            float d = abs_max(xb, QK8_0) / 127.0f;
+            quantize_i8(xb, q, QK8_0, d);
+            int sum = 0;
+            for (int v = 0; v < QK8_0; v++) {
+                g->qs[q8_group_index(b, v)] = q[v];
+                sum += q[v];
+            }
+            g->d[q8_group_lane(b)] = d;
+            g->sum[q8_group_lane(b)] = sum;
+        }
+    }
+}
+
 void quantize_act_q8_K(const float *x, void *act, int64_t n)
 {
     block_q8_K *b = act;

@@ -13,10 +13,11 @@ void q4_0_to_float_ref(const void *w, float *y, int64_t n);
 void q4_K_to_float_ref(const void *w, float *y, int64_t n);
 void q6_K_to_float_ref(const void *w, float *y, int64_t n);
 
-/* Activation formats: float copy, q8_0 blocks, q8_K blocks. */
+/* Activation formats: float copy, q8_0 blocks, q8_K blocks, q8 groups (see quant.h). */
 void copy_act_f32(const float *x, void *act, int64_t n);
 void quantize_act_q8_0(const float *x, void *act, int64_t n);
 void quantize_act_q8_K(const float *x, void *act, int64_t n);
+void quantize_act_q8_group(const float *x, void *act, int64_t n);
 
 /* Activation row r of a dot call. */
 #define ACT_ROW(act, stride, r) ((const void *)((const char *)(act) + (size_t)(r) * (stride)))
@@ -25,5 +26,6 @@ void quantize_act_q8_K(const float *x, void *act, int64_t n);
 #define FLOAT_ACT 1, sizeof(float)
 #define Q8_0_ACT QK8_0, sizeof(block_q8_0)
 #define Q8_K_ACT QK_K, sizeof(block_q8_K)
+#define Q8_GROUP_ACT QK_GROUP, sizeof(block_q8_group)
 
 #endif

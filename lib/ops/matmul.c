@@ -1,11 +1,13 @@
 /* Matrix products. Three routes, chosen by weight type and the number of activation rows:
  *
  *  - f32 weights: one sgemm (oneDNN or OpenBLAS) for any m.
- *  - other weights, m <= MATMUL_ROW_KERNEL_MAX_M (decode steps, a few beams): x is quantised once to
- *    the weights' dot partner format, then the weight rows are split across the threads and each
- *    row is streamed once for all m activation rows by the kernels of lib/kernels. This route is
- *    bound by memory bandwidth, so reading weights once is what matters.
- *  - other weights, larger m (prompt prefill, the Swin encoder): each thread dequantises panels of
+ *  - integer-quantised weights (q8_0, q4_0, q4_K, q6_K) at any m, and f16/bf16 weights with
+ *    m <= MATMUL_ROW_KERNEL_MAX_M (decode steps, a few beams): x is quantised once to the
+ *    weights' dot partner format, then the weight rows are split across the threads and each row
+ *    is streamed once for all m activation rows by the kernels of lib/kernels (KERNEL_MAX_ROWS at
+ *    a time, the row staying in L1). For a few rows this is bound by memory bandwidth; for a
+ *    prefill the integer dot products (VNNI) outrun an sgemm on dequantised weights.
+ *  - f16/bf16 weights, larger m (the Swin encoder): each thread dequantises panels of
  *    weight rows into its own float scratch and multiplies them with a single-threaded sgemm;
  *    bf16 weights with cpu->allow_bf16 on an AVX512_BF16 CPU go to oneDNN's bf16 matmul instead.
  *
@@ -184,7 +186,9 @@ r2gen_status matmul(const compute *cpu, float *y, const float *x, int64_t m, con
                              (int)gemm_status);
     } else {
         const type_kernels *tk = kernels_for_type(kernels_select(), w->type);
-        if (m <= MATMUL_ROW_KERNEL_MAX_M)
+        /* Integer products on quantised activations beat an sgemm on dequantised weights at any
+         * m: for the 16-bit float types only a few rows do. */
+        if (m <= MATMUL_ROW_KERNEL_MAX_M || tk->act_block_elems > 1)
             status = matmul_rows(cpu, tk, y, x, m, w, err);
         else if (w->type == TENSOR_BF16 && cpu->allow_bf16 && kernels_cpu_has_bf16())
             status = matmul_bf16_onednn(cpu, y, x, m, w, err);

@@ -90,17 +90,26 @@ static double act_value(const type_kernels *tk, const void *act, int64_t i)
         const block_q8_0 *b = (const block_q8_0 *)act + i / QK8_0;
         return (double)fp16_to_f32(b->d) * b->qs[i % QK8_0];
     }
+    if (tk->act_block_elems == QK_GROUP) {
+        const block_q8_group *g = (const block_q8_group *)act + i / QK_GROUP;
+        int b = (int)(i % QK_GROUP) / QK8_0;
+        return (double)g->d[q8_group_lane(b)] * g->qs[q8_group_index(b, (int)(i % QK8_0))];
+    }
     const block_q8_K *b = (const block_q8_K *)act + i / QK_K;
     return (double)b->d * b->qs[i % QK_K];
 }
 
-/* Quantisation step of value i of a partner-format row (0 for float activations). */
+/* Quantisation step of value i of a partner-format row (0 for float activations), with room for
+ * the rounding of x * (1 / d) and, for q8_0, of d to fp16. */
 static double act_step(const type_kernels *tk, const void *act, int64_t i)
 {
     if (tk->act_block_elems == 1) return 0.0;
     if (tk->act_block_elems == QK8_0)
         return fp16_to_f32(((const block_q8_0 *)act)[i / QK8_0].d) * (1.0 + 1.0 / 1024);
-    return ((const block_q8_K *)act)[i / QK_K].d;
+    if (tk->act_block_elems == QK_GROUP)
+        return ((const block_q8_group *)act)[i / QK_GROUP].d[q8_group_lane((int)(i % QK_GROUP) / QK8_0)] *
+               (1.0 + 1e-4);
+    return ((const block_q8_K *)act)[i / QK_K].d * (1.0 + 1e-4);
 }
 
 /* ---- tests ---- */
@@ -145,6 +154,18 @@ static void test_quantize_act(const kernels *set, tensor_type type, const type_k
         CHECK(bad_sums == 0, "%s %s: %d q8_K group sums wrong", set->name,
               tensor_type_name(type), bad_sums);
     }
+    if (tk->act_block_elems == QK_GROUP) {
+        int bad_sums = 0;
+        for (int64_t blk = 0; blk < (n + QK_GROUP - 1) / QK_GROUP * 16; blk++) {
+            const block_q8_group *g = (const block_q8_group *)act + blk / 16;
+            int b = (int)(blk % 16), sum = 0;
+            for (int v = 0; v < QK8_0; v++) sum += g->qs[q8_group_index(b, v)];
+            if (sum != g->sum[q8_group_lane(b)] || (blk >= n / QK8_0 && (sum || g->d[q8_group_lane(b)])))
+                bad_sums++;
+        }
+        CHECK(bad_sums == 0, "%s %s: %d q8 group sums or padding blocks wrong", set->name,
+              tensor_type_name(type), bad_sums);
+    }
 }
 
 /* Returns the worst dot error / bound. */
@@ -159,7 +180,7 @@ static double test_type(const kernels *set, test_rng *rng, tensor_type type, int
     random_rows(rng, type, w, 1, n, 0.001f, 0.05f);
     for (int64_t i = 0; i < KERNEL_MAX_ROWS * n; i++) x[i] = rng_uniform(rng, -3.0f, 3.0f);
     /* One block of an activation row all zero: its scale must come out 0, not NaN. */
-    memset(x + n, 0, sizeof(float) * (size_t)(tk->act_block_elems > 1 ? tk->act_block_elems : 1));
+    memset(x + n, 0, sizeof(float) * (size_t)tensor_type_block_elems(type));
 
     test_to_float(set, type, w, n);
     for (int r = 0; r < KERNEL_MAX_ROWS; r++) {
@@ -214,8 +235,8 @@ int main(void)
             printf("kernel path %d: not supported by this CPU, skipped\n", p);
             continue;
         }
-        /* Row lengths: 16-bit floats with and without a SIMD tail; 1-5 blocks (odd counts test
-         * the AVX-512 pairing of 32-value blocks); 1-3 super-blocks. */
+        /* Row lengths: 16-bit floats with and without a SIMD tail; 1-5 and 17-21 blocks (whole and
+         * partial groups of 16 and units of 4 in the AVX-512 q8 group layout). */
         static const tensor_type types[] = {TENSOR_F16,  TENSOR_BF16, TENSOR_Q8_0,
                                             TENSOR_Q4_0, TENSOR_Q4_K, TENSOR_Q6_K};
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -223,7 +244,7 @@ int main(void)
             for (int repeat = 0; repeat < 20; repeat++) {
                 int64_t n = tensor_type_block_elems(types[t]) == 1
                                 ? 8 + 37 * (repeat % 3)
-                                : tensor_type_block_elems(types[t]) * (1 + repeat % 5);
+                                : tensor_type_block_elems(types[t]) * (1 + repeat % 5 + 16 * (repeat % 2));
                 worst = fmax(worst, test_type(set, &rng, types[t], n));
             }
             printf("%-7s %-5s dot worst error/bound = %.4f\n", set->name,

@@ -22,7 +22,6 @@
 #include "../kernels/random_blocks.h"
 #include "ops/matmul.h"
 
-#define MAX_ROW_KERNEL_M 8 /* matmul.c's route switch; larger m always has float activations */
 
 typedef struct weights {
     tensor t;
@@ -48,10 +47,11 @@ static void make_weights(test_rng *rng, weights *w, tensor_type type, int64_t n_
     }
 }
 
-static int activations_quantised(tensor_type type, int64_t m)
+/* Integer-quantised weights multiply quantised activations at every m (matmul.c's routes); the
+ * float types keep float activations. */
+static int activations_quantised(tensor_type type)
 {
-    return m <= MAX_ROW_KERNEL_M && type != TENSOR_F32 && type != TENSOR_F16 &&
-           type != TENSOR_BF16;
+    return type != TENSOR_F32 && type != TENSOR_F16 && type != TENSOR_BF16;
 }
 
 /* Quantisation step amax / 127 of the activation block holding each x[i] (blocks of `block`). */
@@ -70,7 +70,7 @@ static int compare(const weights *w, const float *x, int64_t m, const float *bia
 {
     int64_t n_in = w->t.ne[0], n_out = w->t.ne[1];
     int64_t block = (w->t.type == TENSOR_Q4_K || w->t.type == TENSOR_Q6_K) ? 256 : 32;
-    int quantised = activations_quantised(w->t.type, m);
+    int quantised = activations_quantised(w->t.type);
     double *step = calloc((size_t)n_in, sizeof *step);
     int bad = 0;
     for (int64_t r = 0; r < m; r++) {
