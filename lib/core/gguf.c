@@ -18,6 +18,13 @@
 #define GGUF_MAX_ARRAY_DEPTH 8
 #define GGUF_MIN_KV_BYTES 13
 #define GGUF_MIN_TENSOR_INFO_BYTES 28
+/* Limits far above any real model (Llama-2-7B: 291 tensors, ~25 keys, 32000-entry vocabulary
+ * arrays, strings of a few KiB) that bound what a hostile header can make the loaders allocate
+ * and walk, independently of the file size. */
+#define GGUF_MAX_TENSORS 65536
+#define GGUF_MAX_KV 65536
+#define GGUF_MAX_ARRAY_COUNT ((uint64_t)1 << 24)
+#define GGUF_MAX_STRING ((uint64_t)1 << 24)
 
 typedef struct gguf_kv {
     gguf_string key;
@@ -64,7 +71,7 @@ static int read_u64(cursor *c, uint64_t *out) { return read_bytes(c, out, sizeof
 static int read_string(cursor *c, gguf_string *out)
 {
     uint64_t len;
-    if (!read_u64(c, &len) || len > remaining(c)) return 0;
+    if (!read_u64(c, &len) || len > remaining(c) || len > GGUF_MAX_STRING) return 0;
     out->data = (const char *)c->pos;
     out->len = len;
     c->pos += len;
@@ -117,6 +124,7 @@ static int skip_value(cursor *c, gguf_value_type type, int depth);
  * is in bounds; fixed-size elements are checked with one multiplication. */
 static int skip_array_elems(cursor *c, gguf_value_type elem_type, uint64_t count, int depth)
 {
+    if (count > GGUF_MAX_ARRAY_COUNT) return 0;
     size_t size = scalar_size(elem_type);
     if (size) {
         if (count > remaining(c) / size) return 0;
@@ -185,6 +193,9 @@ const gguf_value *gguf_find(const gguf_file *file, const char *key)
 
 static r2gen_status read_metadata(gguf_file *file, cursor *c, uint64_t n_kv, error *err)
 {
+    if (n_kv > GGUF_MAX_KV)
+        return error_set(err, R2GEN_ERR_MODEL_FORMAT, "metadata count %llu exceeds the limit of %d",
+                         (unsigned long long)n_kv, GGUF_MAX_KV);
     if (n_kv > remaining(c) / GGUF_MIN_KV_BYTES)
         return error_set(err, R2GEN_ERR_MODEL_FORMAT, "metadata count %llu exceeds the file",
                          (unsigned long long)n_kv);
@@ -374,6 +385,9 @@ static r2gen_status parse(gguf_file *file, error *err)
                          file->version);
     r2gen_status status = read_metadata(file, &c, n_kv, err);
     if (status != R2GEN_OK) return status;
+    if (n_tensors > GGUF_MAX_TENSORS)
+        return error_set(err, R2GEN_ERR_MODEL_FORMAT, "tensor count %llu exceeds the limit of %d",
+                         (unsigned long long)n_tensors, GGUF_MAX_TENSORS);
     if (n_tensors > remaining(&c) / GGUF_MIN_TENSOR_INFO_BYTES)
         return error_set(err, R2GEN_ERR_MODEL_FORMAT, "tensor count %llu exceeds the file",
                          (unsigned long long)n_tensors);
@@ -675,6 +689,15 @@ gguf_string gguf_array_string(const uint8_t **cursor_pos)
     s.len = len;
     *cursor_pos += sizeof len + len;
     return s;
+}
+
+void gguf_release_tensor(const gguf_file *file, const tensor *t)
+{
+    if (!file->mapped) return; /* a caller's buffer: dropping pages would zero them */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)t->data + page - 1) / page * page;
+    uintptr_t end = ((uintptr_t)t->data + t->n_bytes) / page * page;
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 static void format_shape(char *buf, size_t size, int n_dims, const int64_t *ne)

@@ -100,6 +100,11 @@ const tensor *gguf_find_tensor(const gguf_file *file, const char *name);
 #define GGUF_ALLOW_ANY                                                                             \
     (GGUF_ALLOW_FLOAT | GGUF_ALLOW_Q8_0 | GGUF_ALLOW_Q4_0 | GGUF_ALLOW_Q4_K | GGUF_ALLOW_Q6_K)
 
+/* A hint that the model no longer reads t's data (a stage copied it into a layout of its own):
+ * the pages wholly inside it are dropped from memory and read back from the file if ever touched
+ * again. Does nothing for files opened with gguf_open_memory. */
+void gguf_release_tensor(const gguf_file *file, const tensor *t);
+
 r2gen_status gguf_require_tensor(const gguf_file *file, const char *name, uint64_t allowed_types,
                                  int n_dims, const int64_t *ne, const tensor **out, error *err);
 

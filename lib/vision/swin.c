@@ -95,6 +95,18 @@ static r2gen_status expand_rel_bias(const swin_stage *st, const float *table, fl
     return R2GEN_OK;
 }
 
+/* A Linear layer of the encoder. When the layer packed its weights into oneDNN's layout, the
+ * file's copy is not read again, so its pages are given back (the packed copy replaces them). */
+static r2gen_status init_linear(const gguf_file *f, linear *l, int n_parts,
+                                const tensor *const *parts, const float *const *biases,
+                                int64_t m, error *err)
+{
+    TRY(linear_init(l, n_parts, parts, biases, m, err));
+    if (l->packed)
+        for (int p = 0; p < n_parts; p++) gguf_release_tensor(f, parts[p]);
+    return R2GEN_OK;
+}
+
 static r2gen_status load_block(const gguf_file *f, const swin_stage *st, int s, int b,
                                swin_block *blk, error *err)
 {
@@ -113,10 +125,10 @@ static r2gen_status load_block(const gguf_file *f, const swin_stage *st, int s, 
     TRY(load_norm(f, prefix, "norm2", c, &blk->norm2_weight, &blk->norm2_bias, err));
     TRY(load_linear(f, prefix, "ffn_up", c, ffn, &up, &up_bias, err));
     TRY(load_linear(f, prefix, "ffn_down", ffn, c, &down, &down_bias, err));
-    TRY(linear_init(&blk->qkv, 3, qkv, qkv_bias, tokens, err));
-    TRY(linear_init(&blk->attn_out, 1, &out, &out_bias, tokens, err));
-    TRY(linear_init(&blk->ffn_up, 1, &up, &up_bias, tokens, err));
-    TRY(linear_init(&blk->ffn_down, 1, &down, &down_bias, tokens, err));
+    TRY(init_linear(f, &blk->qkv, 3, qkv, qkv_bias, tokens, err));
+    TRY(init_linear(f, &blk->attn_out, 1, &out, &out_bias, tokens, err));
+    TRY(init_linear(f, &blk->ffn_up, 1, &up, &up_bias, tokens, err));
+    TRY(init_linear(f, &blk->ffn_down, 1, &down, &down_bias, tokens, err));
     return expand_rel_bias(st, table, &blk->rel_bias, err);
 }
 
@@ -286,7 +298,7 @@ static r2gen_status load_stage(const gguf_file *f, swin_stage *st, int s, int la
     TRY(load_matrix(f, prefix, "reduction.weight", 4 * (int64_t)st->dim, 2 * (int64_t)st->dim,
                     &reduction, err));
     st->has_merge = 1;
-    return linear_init(&st->merge_reduction, 1, &reduction, NULL, (int64_t)tokens / 4, err);
+    return init_linear(f, &st->merge_reduction, 1, &reduction, NULL, (int64_t)tokens / 4, err);
 }
 
 static r2gen_status load_model(const gguf_file *f, swin_model *m, error *err)
@@ -300,7 +312,7 @@ static r2gen_status load_model(const gguf_file *f, swin_model *m, error *err)
     const float *patch_embed_bias;
     TRY(load_linear(f, prefix, "patch_embed", patch_len, m->embed_dim, &patch_embed,
                     &patch_embed_bias, err));
-    TRY(linear_init(&m->patch_embed, 1, &patch_embed, &patch_embed_bias,
+    TRY(init_linear(f, &m->patch_embed, 1, &patch_embed, &patch_embed_bias,
                     (int64_t)m->stages[0].side * m->stages[0].side, err));
     TRY(load_norm(f, prefix, "patch_norm", m->embed_dim, &m->patch_norm_weight,
                   &m->patch_norm_bias, err));
