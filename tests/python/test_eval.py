@@ -3,6 +3,7 @@ every corpus, every metric, corpus and per-item values within 1e-9; the referenc
 clean_report as R2GenGPT cleans references; METEOR's jar protocol through a stand-in `java`."""
 
 import json
+import os
 import random
 import sys
 import textwrap
@@ -20,8 +21,10 @@ CORPORA = {corpus["name"]: corpus for corpus in CASES["corpora"]}
 SCORERS = {"Bleu": lambda g, r: r2eval.bleu(g, r, 4), "ROUGE_L": r2eval.rouge_l,
            "CIDEr": r2eval.cider_d}
 TOLERANCE = 1e-9
-IU_CLEANED = Path("/work/shared/data/reports/iu_xray_test_cleaned.json")
-IU_TEST = Path("/work/shared/data/reports/iu_xray_test.json")
+# Third-party data (never committed): ../shared/data beside the repository, or $R2GEN_SHARED_DATA.
+SHARED_DATA = Path(os.environ.get("R2GEN_SHARED_DATA") or ROOT.parent / "shared" / "data")
+IU_CLEANED = SHARED_DATA / "reports" / "iu_xray_test_cleaned.json"
+IU_TEST = SHARED_DATA / "reports" / "iu_xray_test.json"
 
 
 def dicts(corpus):
