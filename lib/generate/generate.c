@@ -74,7 +74,9 @@ static r2gen_status out_of_memory(error *err)
 
 static r2gen_status nothing_to_choose(error *err)
 {
-    return error_set(err, R2GEN_ERR_INTERNAL, "generate: the model's scores are all NaN or -inf");
+    /* Input embeddings are checked to be finite, so this comes from the weights. */
+    return error_set(err, R2GEN_ERR_MODEL_FORMAT,
+                     "generate: the model's scores are all NaN or -inf (non-finite weights?)");
 }
 
 /* The returned sequence: ids, then eos_id unless it is negative. */

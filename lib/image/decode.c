@@ -55,25 +55,25 @@ static r2gen_status decode_stb(const uint8_t *data, size_t size, file_format for
         return error_set(err, R2GEN_ERR_IMAGE, "%s: %zu bytes is too large to decode", what, size);
     int width, height, channels;
     if (!stbi_info_from_memory(data, (int)size, &width, &height, &channels))
-        return error_set(err, R2GEN_ERR_IMAGE, "%s: corrupt header (stb_image: %s)", what,
-                         stbi_failure_reason());
+        return error_set(err, R2GEN_ERR_IMAGE,
+                         "%s: corrupt header, or a side over the limit of %d pixels", what,
+                         IMAGE_MAX_SIDE);
     r2gen_status status = image_check_size(width, height, R2GEN_ERR_IMAGE, what, err);
     if (status == R2GEN_OK && format == FORMAT_BMP)
         status = check_bmp_length(data, size, width, height, err);
     if (status != R2GEN_OK) return status;
 
     int sixteen = stbi_is_16_bit_from_memory(data, (int)size);
+    image_stb_allocation_failed(); /* clear */
     void *pixels = sixteen ? (void *)stbi_load_16_from_memory(data, (int)size, &width, &height,
                                                                &channels, 0)
                            : (void *)stbi_load_from_memory(data, (int)size, &width, &height,
                                                            &channels, 0);
     if (!pixels) {
-        const char *reason = stbi_failure_reason();
-        if (reason && !strcmp(reason, "outofmem"))
+        if (image_stb_allocation_failed())
             return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "%s: out of memory decoding %dx%d",
                              what, width, height);
-        return error_set(err, R2GEN_ERR_IMAGE, "%s: corrupt or truncated data (stb_image: %s)",
-                         what, reason ? reason : "unknown");
+        return error_set(err, R2GEN_ERR_IMAGE, "%s: corrupt or truncated data", what);
     }
     uint8_t *table = malloc(SAMPLE_TABLE_SIZE);
     if (!table) {

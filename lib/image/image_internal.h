@@ -41,6 +41,10 @@ int pnm_rescale(int v, int maxval, int out_max);
 r2gen_status samples_to_rgb(const sample_rows *rows, const uint8_t *table, rgb_image *out,
                             error *err);
 
+/* Whether an allocation inside stb_image failed on this thread since the last call (which clears
+ * it): a NULL from stbi_load is then R2GEN_ERR_OUT_OF_MEMORY rather than corrupt data. */
+int image_stb_allocation_failed(void);
+
 #ifdef R2GEN_HAVE_LIBJPEG
 /* libjpeg-turbo with PIL's settings; corrupt or truncated data is R2GEN_ERR_IMAGE. */
 r2gen_status jpeg_decode_memory(const uint8_t *data, size_t size, rgb_image *out, error *err);

@@ -3,13 +3,20 @@
  * nothing next to the product and keeps the library free of writable global state. */
 #include "quant.h"
 
+#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* F16C through CPUID (leaf 1, ECX bit 29): clang 14's __builtin_cpu_supports does not know it. */
+static int cpu_has_f16c(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
+
 static int cpu_has_avx2(void)
 {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 static int cpu_has_avx512(void)

@@ -6,8 +6,14 @@
 #include <stdint.h>
 
 /* Marks a function to be compiled for AVX-512, for AVX2+FMA and for baseline x86-64, the loader
- * picking the best one the CPU runs: vectorised loops without special build flags. */
+ * picking the best one the CPU runs: vectorised loops without special build flags. GCC only:
+ * clang 14 leaves the clones' symbols undefined, and the ifunc resolvers run before
+ * ThreadSanitizer's runtime is ready, so those builds get the baseline version. */
+#if defined(__clang__) || defined(__SANITIZE_THREAD__)
+#define SIMD_CLONES
+#else
 #define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 /* LayerNorm over each row of n values: (x - mean) / sqrt(var + eps) * weight + bias,
  * mean and variance as PyTorch computes them (biased variance). */

@@ -840,7 +840,9 @@ static r2gen_status decode_to(const tokenizer *tok, const int32_t *ids, size_t n
         prev_special = 1;
         run_start = i + 1;
     }
-    if (status == R2GEN_OK) status = decode_run(tok, ids + run_start, n - run_start, out, err);
+    /* (ids may be NULL when n is 0: no pointer arithmetic on it then) */
+    if (status == R2GEN_OK && run_start < n)
+        status = decode_run(tok, ids + run_start, n - run_start, out, err);
     /* An empty text still needs its buffer for the NUL. */
     if (status == R2GEN_OK) status = text_append(out, "", 0, err);
     if (status == R2GEN_OK) out->data[out->len] = '\0';
