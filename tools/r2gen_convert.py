@@ -26,6 +26,7 @@ import re
 import struct
 import sys
 import zipfile
+import zlib
 
 try:
     import numpy as np
@@ -124,6 +125,8 @@ def read_safetensors(path):
             header = json.loads(f.read(header_len))
         except ValueError as e:
             raise ConvertError(f"{path}: unreadable safetensors header: {e}") from None
+    if not isinstance(header, dict):
+        raise ConvertError(f"{path}: the safetensors header is not a JSON object")
     data_start = 8 + header_len
     tensors = {}
     for name, info in header.items():
@@ -133,8 +136,25 @@ def read_safetensors(path):
     return tensors
 
 
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_entry_types(path, name, info):
+    """A header entry must be {"dtype": str, "shape": [int >= 0], "data_offsets": [begin, end]}:
+    anything else in a hostile file would otherwise surface as a KeyError or TypeError."""
+    ok = (isinstance(info, dict) and isinstance(info.get("dtype"), str)
+          and isinstance(info.get("shape"), list) and all(_is_count(d) for d in info["shape"])
+          and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2
+          and all(_is_count(o) for o in info["data_offsets"])
+          and info["data_offsets"][0] <= info["data_offsets"][1])
+    if not ok:
+        raise ConvertError(f"{path}: tensor {name!r:.80} has a malformed header entry")
+
+
 def _safetensors_entry(path, name, info, data_start, file_size):
     """Check one header entry against the file and wrap it as a LazyTensor."""
+    _check_entry_types(path, name, info)
     dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
     if dtype not in NUMPY_DTYPES:
         raise ConvertError(f"{path}: tensor {name} has unsupported dtype {dtype}")
@@ -175,6 +195,12 @@ DANGEROUS_MODULES = {
 }
 
 
+# What a damaged zip raises from zipfile (bad directory, CRC or compression errors, names that are
+# not text); each becomes a ConvertError naming the file.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+              UnicodeDecodeError, NotImplementedError, ValueError)
+
+
 class TorchStorage:
     """One storage file of a torch zip: ``<archive>/data/<key>``, read on demand."""
 
@@ -187,6 +213,8 @@ class TorchStorage:
             raw = self.archive.read(self.entry)
         except KeyError:
             raise ConvertError(f"checkpoint is missing its storage file {self.entry}") from None
+        except ZIP_ERRORS as e:
+            raise ConvertError(f"checkpoint storage {self.entry} is damaged: {e}") from None
         return decode_raw(raw, self.dtype, self.numel, self.big_endian)
 
 
@@ -333,8 +361,12 @@ def _looks_like_class(module, name):
     return all(p.isidentifier() for p in parts) and name[:1].isupper()
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves globals from SAFE_GLOBALS or to inert stand-ins, never by import."""
+class RestrictedUnpickler(pickle._Unpickler):
+    """Unpickler that resolves globals from SAFE_GLOBALS or to inert stand-ins, never by import.
+
+    It derives from the pure-Python unpickler, whose memo is a dict: the C one grows an array to
+    the largest PUT index, so a few hundred hostile bytes could make it allocate gigabytes. A
+    checkpoint's pickle is small (tensor data lives in separate zip entries), so speed is moot."""
 
     def __init__(self, data, archive, prefix, big_endian):
         super().__init__(io.BytesIO(data), encoding="utf-8")
@@ -386,13 +418,18 @@ def read_torch_zip(path):
     if not zipfile.is_zipfile(path):
         raise ConvertError(
             f"{path}: not a torch zip checkpoint (the legacy pre-1.6 torch.save format is not supported)")
-    archive = zipfile.ZipFile(path)
-    pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-    if len(pickles) != 1:
-        raise ConvertError(f"{path}: expected one <folder>/data.pkl in the zip, found {len(pickles)}")
-    prefix = pickles[0][: -len("/data.pkl")]
-    big_endian = _zip_text(archive, f"{prefix}/byteorder", "little") == "big"
-    unpickler = RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, big_endian)
+    try:
+        archive = zipfile.ZipFile(path)
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise ConvertError(
+                f"{path}: expected one <folder>/data.pkl in the zip, found {len(pickles)}")
+        prefix = pickles[0][: -len("/data.pkl")]
+        big_endian = _zip_text(archive, f"{prefix}/byteorder", "little") == "big"
+        data = archive.read(pickles[0])
+    except ZIP_ERRORS as e:
+        raise ConvertError(f"{path}: damaged zip archive: {e}") from None
+    unpickler = RestrictedUnpickler(data, archive, prefix, big_endian)
     try:
         obj = unpickler.load()
     except ConvertError:

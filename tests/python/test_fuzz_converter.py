@@ -9,8 +9,7 @@ ConvertError, the converter's one documented failure, and never with another exc
 the command line tool with a traceback), never by running code the file names, and in bounded time.
 
 R2GEN_FUZZ_ITERATIONS (default 300 per loop) makes the loops longer for a campaign; the count of
-executions is printed with -s. (Past 1105 the pickle loop meets the memo blow-up described at
-MEMO_BLOWUP until the converter is fixed.)
+executions is printed with -s.
 """
 
 import io
@@ -32,22 +31,13 @@ ITERATIONS = int(os.environ.get("R2GEN_FUZZ_ITERATIONS", "300"))
 SEED = 20240917
 SLOW_SECONDS = 5.0  # no single malformed file may take longer to refuse
 INTERESTING = (0x00, 0x01, 0x7F, 0x80, 0xFF)
-# Inputs that once escaped as another exception, replayed on every run.
+# Inputs that once escaped as another exception (zip and safetensors-header errors), replayed on
+# every run.
 REGRESSIONS = sorted((ROOT / "fuzz" / "corpus" / "converter").iterdir())
 # A 777-byte pickle whose LONG_BINPUT index is 1.4e9: CPython's C unpickler grows its memo array
-# to that index, ~12 GB, before anything is checked (found by the pickle loop at mutation 1105).
-# Not run until the converter is fixed: its unpickler should keep a dict memo (subclass
-# pickle._Unpickler) or bound PUT indices.
+# to that index, ~12 GB (found by the pickle loop at mutation 1105); the converter's unpickler
+# keeps a dict memo, so it must be refused at once.
 MEMO_BLOWUP = ROOT / "fuzz" / "corpus" / "converter" / "pickle-long-binput-memo.pth"
-
-# Known and reported, not yet fixed in tools/r2gen_convert.py: zipfile's BadZipFile, CRC, OSError
-# and UnicodeDecodeError escape read_torch_zip, and _safetensors_entry indexes the JSON header
-# without checking its types (KeyError, TypeError, ValueError, OverflowError). The pickle loop is
-# kept below the mutation (number 1105 of its sequence) that makes the unpickler allocate ~12 GB. strict: once the
-# converter is fixed these tests pass, xfail turns that into a failure, and the mark must go.
-CONVERTER_BUG = pytest.mark.xfail(
-    strict=True, reason="converter lets zip and safetensors-header errors escape (issue 7 report)")
-
 
 def mutate(data, rng):
     """One to four random edits of a byte string."""
@@ -126,7 +116,6 @@ def test_mutated_checkpoint_pickles(tmp_path):
     print(f"checkpoint pickles: {ITERATIONS} executions")
 
 
-@CONVERTER_BUG
 def test_mutated_checkpoint_archives(tmp_path):
     """The whole .pth file mutated: the zip layer (directory, headers, storage entries)."""
     rng = random.Random(SEED + 1)
@@ -215,7 +204,6 @@ def mutate_header(header, rng):
     return header
 
 
-@CONVERTER_BUG
 def test_mutated_safetensors_bytes(tmp_path):
     rng = random.Random(SEED + 2)
     original = pack_safetensors(*small_safetensors())
@@ -226,7 +214,6 @@ def test_mutated_safetensors_bytes(tmp_path):
     print(f"safetensors bytes: {ITERATIONS} executions")
 
 
-@CONVERTER_BUG
 def test_mutated_safetensors_headers(tmp_path):
     rng = random.Random(SEED + 3)
     header, data = small_safetensors()
@@ -240,7 +227,6 @@ def test_mutated_safetensors_headers(tmp_path):
     print(f"safetensors headers: {ITERATIONS} executions")
 
 
-@CONVERTER_BUG
 @pytest.mark.parametrize("path", [p for p in REGRESSIONS if p.name != MEMO_BLOWUP.name],
                          ids=lambda p: p.name)
 def test_regression_inputs(path):
@@ -248,6 +234,5 @@ def test_regression_inputs(path):
     check_refused_cleanly(str(path), reader, path.name)
 
 
-@pytest.mark.xfail(run=False, reason="the unpickler allocates ~12 GB: reported, not yet fixed")
 def test_regression_pickle_memo():
     check_refused_cleanly(str(MEMO_BLOWUP), conv.load_torch_state_dict, MEMO_BLOWUP.name)
