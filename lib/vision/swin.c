@@ -176,6 +176,10 @@ static void fill_shift_mask(float *mask, int side, int window, int shift)
     }
 }
 
+/* Values of the first stage's token map (tokens x channels) the encoder accepts: 2^24 floats are
+ * 64 MiB per activation buffer, 40x Swin-base at 224. */
+#define SWIN_MAX_STAGE0_VALUES ((uint64_t)1 << 24)
+
 static r2gen_status read_config(const gguf_file *f, swin_model *m, float *mlp_ratio, error *err)
 {
     uint32_t image_size, patch_size, channels, embed_dim, window, num_features;
@@ -206,6 +210,14 @@ static r2gen_status read_config(const gguf_file *f, swin_model *m, float *mlp_ra
         embed_dim > 65536 || window == 0 || window > 64 || !(*mlp_ratio > 0.0f) ||
         !(m->eps > 0.0f))
         return error_set(err, R2GEN_ERR_MODEL_FORMAT, "r2gen.vision: invalid configuration value");
+    /* The encode buffers grow with the first stage's token map: bound it here, from metadata
+     * alone, so a hostile file cannot ask for gigabytes (Swin-base at 224 needs 401,408 values). */
+    uint64_t side = image_size / patch_size;
+    if (side * side * embed_dim > SWIN_MAX_STAGE0_VALUES || *mlp_ratio > 16.0f)
+        return error_set(err, R2GEN_ERR_UNSUPPORTED,
+                         "r2gen.vision: a %ux%u input with patch %u and width %u is larger than "
+                         "this library encodes",
+                         image_size, image_size, patch_size, embed_dim);
     m->image_size = (int)image_size;
     m->patch_size = (int)patch_size;
     m->embed_dim = (int)embed_dim;
