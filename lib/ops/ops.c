@@ -23,7 +23,9 @@ static inline float exp_fast(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    /* A NaN x stays NaN through p; only the float-to-int conversion must not see it. */
+    float n_finite = n == n ? n : 0.0f;
+    int32_t bits = ((int32_t)n_finite + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
