@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,18 +10,24 @@
 #include "kv_cache.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
+#include "ops/projection.h"
 
 typedef struct llama_layer {
     const float *attn_norm, *ffn_norm;
-    const tensor *wq, *wk, *wv, *wo;
-    const tensor *w_gate, *w_up, *w_down;
+    projection qkv;     /* attn_q, attn_k, attn_v */
+    projection o;       /* attn_output */
+    projection gate_up; /* ffn_gate, ffn_up */
+    projection down;    /* ffn_down */
 } llama_layer;
 
 struct llama_model {
     llama_config config;
-    const tensor *token_embd, *output;
+    const tensor *token_embd;
+    projection output;
     const float *output_norm;
     llama_layer *layers;
+    void *packed;        /* the packed tiles of every packed projection (anonymous mapping) */
+    size_t packed_bytes; /* its size; 0 when nothing is packed */
 };
 
 struct llama_session {
@@ -120,27 +127,83 @@ static r2gen_status require_norm(const gguf_file *f, const char *name, int n, co
     return st;
 }
 
+/* The projections' tensors are checked here and packed later (pack_projections). */
 static r2gen_status load_layer(const gguf_file *f, const llama_config *c, int i, llama_layer *l,
                                error *err)
 {
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    const tensor *qkv[3], *o, *gate_up[2], *down;
     char name[64];
 #define LAYER_NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
     r2gen_status st = require_norm(f, LAYER_NAME("attn_norm.weight"), c->n_embd, &l->attn_norm, err);
-    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_q.weight"), c->n_embd, q_dim, &l->wq, err);
-    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_k.weight"), c->n_embd, kv_dim, &l->wk, err);
-    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_v.weight"), c->n_embd, kv_dim, &l->wv, err);
+    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_q.weight"), c->n_embd, q_dim, &qkv[0], err);
+    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_k.weight"), c->n_embd, kv_dim, &qkv[1], err);
+    if (st == R2GEN_OK) st = require_matrix(f, LAYER_NAME("attn_v.weight"), c->n_embd, kv_dim, &qkv[2], err);
     if (st == R2GEN_OK)
-        st = require_matrix(f, LAYER_NAME("attn_output.weight"), q_dim, c->n_embd, &l->wo, err);
+        st = require_matrix(f, LAYER_NAME("attn_output.weight"), q_dim, c->n_embd, &o, err);
     if (st == R2GEN_OK) st = require_norm(f, LAYER_NAME("ffn_norm.weight"), c->n_embd, &l->ffn_norm, err);
     if (st == R2GEN_OK)
-        st = require_matrix(f, LAYER_NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &l->w_gate, err);
+        st = require_matrix(f, LAYER_NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &gate_up[0], err);
     if (st == R2GEN_OK)
-        st = require_matrix(f, LAYER_NAME("ffn_up.weight"), c->n_embd, c->n_ff, &l->w_up, err);
+        st = require_matrix(f, LAYER_NAME("ffn_up.weight"), c->n_embd, c->n_ff, &gate_up[1], err);
     if (st == R2GEN_OK)
-        st = require_matrix(f, LAYER_NAME("ffn_down.weight"), c->n_ff, c->n_embd, &l->w_down, err);
+        st = require_matrix(f, LAYER_NAME("ffn_down.weight"), c->n_ff, c->n_embd, &down, err);
 #undef LAYER_NAME
-    return st;
+    if (st != R2GEN_OK) return st;
+    projection_init(&l->qkv, 3, qkv);
+    projection_init(&l->o, 1, &o);
+    projection_init(&l->gate_up, 2, gate_up);
+    projection_init(&l->down, 1, &down);
+    return R2GEN_OK;
+}
+
+/* Every projection of the model, for packing. */
+static size_t list_projections(llama_model *m, projection **out)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->config.n_layers; i++) {
+        llama_layer *l = &m->layers[i];
+        projection *of_layer[] = {&l->qkv, &l->o, &l->gate_up, &l->down};
+        for (size_t k = 0; k < sizeof of_layer / sizeof of_layer[0]; k++) {
+            if (out) out[n] = of_layer[k];
+            n++;
+        }
+    }
+    if (out) out[n] = &m->output;
+    return n + 1;
+}
+
+/* Packs the projections the packed kernels can run into one anonymous mapping (huge pages where
+ * the kernel gives them: decode steps stream it whole) and gives the file's pages of their
+ * tensors back, so the weights are resident once. */
+static r2gen_status pack_projections(const gguf_file *f, llama_model *m, error *err)
+{
+    size_t n = list_projections(m, NULL);
+    projection **all = malloc(n * sizeof *all);
+    if (!all) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
+    list_projections(m, all);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += projection_packed_bytes(all[i]);
+    if (total > 0) {
+        void *memory = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) {
+            free(all);
+            return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory for %zu bytes of packed weights",
+                             total);
+        }
+        madvise(memory, total, MADV_HUGEPAGE);
+        m->packed = memory;
+        m->packed_bytes = total;
+    }
+    for (size_t i = 0, at = 0; i < n; i++) {
+        size_t bytes = projection_packed_bytes(all[i]);
+        if (bytes == 0) continue;
+        projection_pack(all[i], (char *)m->packed + at);
+        for (int k = 0; k < all[i]->n_parts; k++) gguf_release_tensor(f, all[i]->parts[k]);
+        at += bytes;
+    }
+    free(all);
+    return R2GEN_OK;
 }
 
 r2gen_status llama_load(const gguf_file *f, llama_model **out, error *err)
@@ -156,14 +219,16 @@ r2gen_status llama_load(const gguf_file *f, llama_model **out, error *err)
         c->n_vocab = embd && embd->ne[1] > 0 && embd->ne[1] <= INT32_MAX ? (int)embd->ne[1] : 1;
         st = require_matrix(f, "token_embd.weight", c->n_embd, c->n_vocab, &m->token_embd, err);
     }
-    if (st == R2GEN_OK)
-        st = require_matrix(f, "output.weight", c->n_embd, c->n_vocab, &m->output, err);
+    const tensor *output = NULL;
+    if (st == R2GEN_OK) st = require_matrix(f, "output.weight", c->n_embd, c->n_vocab, &output, err);
+    if (st == R2GEN_OK) projection_init(&m->output, 1, &output);
     if (st == R2GEN_OK) st = require_norm(f, "output_norm.weight", c->n_embd, &m->output_norm, err);
     if (st == R2GEN_OK) {
         m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
         if (!m->layers) st = error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
     }
     for (int i = 0; st == R2GEN_OK && i < c->n_layers; i++) st = load_layer(f, c, i, &m->layers[i], err);
+    if (st == R2GEN_OK) st = pack_projections(f, m, err);
     if (st != R2GEN_OK) {
         llama_free(m);
         return error_prefix(err, "llama: ");
@@ -175,6 +240,7 @@ r2gen_status llama_load(const gguf_file *f, llama_model **out, error *err)
 void llama_free(llama_model *m)
 {
     if (!m) return;
+    if (m->packed) munmap(m->packed, m->packed_bytes);
     free(m->layers);
     free(m);
 }
@@ -402,9 +468,8 @@ static r2gen_status layer_forward(llama_session *s, const compute *cpu, int il, 
     size_t activations = (size_t)n * c->n_embd;
 
     rms_norm(s->xb, s->x, n, c->n_embd, l->attn_norm, c->rms_eps);
-    r2gen_status st = matmul(cpu, s->q, s->xb, n, l->wq, NULL, err);
-    if (st == R2GEN_OK) st = matmul(cpu, s->k, s->xb, n, l->wk, NULL, err);
-    if (st == R2GEN_OK) st = matmul(cpu, s->v, s->xb, n, l->wv, NULL, err);
+    float *const qkv[] = {s->q, s->k, s->v};
+    r2gen_status st = projection_forward(cpu, &l->qkv, s->xb, n, qkv, err);
     if (st != R2GEN_OK) return st;
     apply_rope(s, s->q, n, c->n_heads);
     apply_rope(s, s->k, n, c->n_kv_heads);
@@ -416,16 +481,16 @@ static r2gen_status layer_forward(llama_session *s, const compute *cpu, int il, 
         attention_prefill(s, cpu, n);
     else
         attention_decode(s, cpu, il, n, n_ctx);
-    st = matmul(cpu, s->xb, s->att, n, l->wo, NULL, err);
+    st = projection_forward(cpu, &l->o, s->att, n, &s->xb, err);
     if (st != R2GEN_OK) return st;
     add(s->x, s->xb, (int64_t)activations);
 
     rms_norm(s->xb, s->x, n, c->n_embd, l->ffn_norm, c->rms_eps);
-    st = matmul(cpu, s->gate, s->xb, n, l->w_gate, NULL, err);
-    if (st == R2GEN_OK) st = matmul(cpu, s->up, s->xb, n, l->w_up, NULL, err);
+    float *const gate_up[] = {s->gate, s->up};
+    st = projection_forward(cpu, &l->gate_up, s->xb, n, gate_up, err);
     if (st != R2GEN_OK) return st;
     silu_mul(s->gate, s->up, (int64_t)n * c->n_ff);
-    st = matmul(cpu, s->xb, s->gate, n, l->w_down, NULL, err);
+    st = projection_forward(cpu, &l->down, s->gate, n, &s->xb, err);
     if (st != R2GEN_OK) return st;
     add(s->x, s->xb, (int64_t)activations);
     return R2GEN_OK;
@@ -437,7 +502,7 @@ static r2gen_status output_logits(const llama_session *s, const compute *cpu, co
 {
     const llama_model *model = s->model;
     rms_norm(normed, x, m, model->config.n_embd, model->output_norm, model->config.rms_eps);
-    return matmul(cpu, logits, normed, m, model->output, NULL, err);
+    return projection_forward(cpu, &model->output, normed, m, &logits, err);
 }
 
 r2gen_status llama_prefill_traced(llama_session *s, const compute *cpu, const float *embeddings,
@@ -464,7 +529,7 @@ r2gen_status llama_prefill_traced(llama_session *s, const compute *cpu, const fl
     if (all_logits || final_norm) {
         rms_norm(s->xb, s->x, n, c->n_embd, s->model->output_norm, c->rms_eps);
         if (final_norm) memcpy(final_norm, s->xb, activations * sizeof(float));
-        st = all_logits ? matmul(cpu, all_logits, s->xb, n, s->model->output, NULL, err)
+        st = all_logits ? projection_forward(cpu, &s->model->output, s->xb, n, &all_logits, err)
                         : output_logits(s, cpu, last, 1, s->xb, logits, err);
         if (st == R2GEN_OK && all_logits)
             memcpy(logits, all_logits + (size_t)(n - 1) * c->n_vocab, (size_t)c->n_vocab * sizeof(float));

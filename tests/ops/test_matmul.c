@@ -1,5 +1,6 @@
-/* matmul and gemm_f32 against naive double-precision loops, on odd shapes, every weight type, with
- * and without bias, both GEMM backends, 1 and 2 threads, and every kernel path this CPU has.
+/* matmul, gemm_f32 and projections against naive double-precision loops, on odd shapes, every
+ * weight type, with and without bias, both GEMM backends, 1 and 2 threads, and every kernel path
+ * this CPU has.
  *
  * Tolerances (per output element y = sum_i w_i x_i, S = sum_i |w_i x_i|):
  *  - float activations (f32 weights; every type when m is large enough for the GEMM route; f16
@@ -21,6 +22,7 @@
 #include "kernels/quant.h"
 #include "../kernels/random_blocks.h"
 #include "ops/matmul.h"
+#include "ops/projection.h"
 
 
 typedef struct weights {
@@ -176,6 +178,69 @@ static void test_gemm_f32(test_rng *rng)
             }
 }
 
+/* A projection of three parts (packed on an AVX-512 VNNI CPU when the rows make whole tiles, and
+ * otherwise run part by part through matmul) against the same loops, for every row count a pass
+ * split can give (1..8 in one pass, 9 and 17 in two and three, a prefill's 81). */
+static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const int64_t *part_rows,
+                            int expect_packed)
+{
+    static const int64_t row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 81};
+    weights w[3];
+    const tensor *parts[3];
+    float *x = malloc(sizeof(float) * 81 * (size_t)n_in), *y[3];
+    for (int i = 0; i < 3; i++) {
+        make_weights(rng, &w[i], type, n_in, part_rows[i]);
+        parts[i] = &w[i].t;
+        y[i] = malloc(sizeof(float) * 81 * (size_t)part_rows[i]);
+    }
+    for (int64_t i = 0; i < 81 * n_in; i++) x[i] = rng_uniform(rng, -2.0f, 2.0f);
+    projection p;
+    projection_init(&p, 3, parts);
+    size_t packed_bytes = projection_packed_bytes(&p);
+    CHECK((packed_bytes > 0) == expect_packed, "%s n_in=%lld: packed %zu bytes, expected %s",
+          tensor_type_name(type), (long long)n_in, packed_bytes, expect_packed ? "some" : "none");
+    void *memory = NULL;
+    if (packed_bytes > 0 && posix_memalign(&memory, 64, packed_bytes) == 0)
+        projection_pack(&p, memory);
+    double worst_ratio = 0.0;
+    for (size_t mi = 0; mi < sizeof row_counts / sizeof row_counts[0]; mi++)
+        for (int n_threads = 1; n_threads <= 2; n_threads++) {
+            int64_t m = row_counts[mi];
+            compute cpu = {.n_threads = n_threads, .backend = GEMM_ONEDNN};
+            error err = {0};
+            for (int i = 0; i < 3; i++)
+                for (int64_t k = 0; k < m * part_rows[i]; k++) y[i][k] = NAN;
+            CHECK(projection_forward(&cpu, &p, x, m, y, &err) == R2GEN_OK, "%s", err.message);
+            for (int i = 0; i < 3; i++) {
+                int bad = compare(&w[i], x, m, NULL, y[i], 0, &worst_ratio);
+                CHECK(bad == 0, "projection %s %s n_in=%lld part %d (%lld rows) m=%lld threads=%d: "
+                      "%d outputs outside the bound", p.packed ? "packed" : "unpacked",
+                      tensor_type_name(type), (long long)n_in, i, (long long)part_rows[i],
+                      (long long)m, n_threads, bad);
+            }
+        }
+    printf("%-7s %-5s projection n_in=%-4lld %s worst error/bound = %.3f\n", kernels_select()->name,
+           tensor_type_name(type), (long long)n_in, p.packed ? "packed  " : "unpacked", worst_ratio);
+    free(memory);
+    free(x);
+    for (int i = 0; i < 3; i++) {
+        free(y[i]);
+        free(w[i].data);
+        free(w[i].dense);
+    }
+}
+
+static void test_projections(test_rng *rng, kernel_path path)
+{
+    static const int64_t tiles[3] = {48, 16, 32}, ragged[3] = {48, 20, 32};
+    static const tensor_type types[] = {TENSOR_Q4_0, TENSOR_Q8_0};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        test_projection(rng, types[t], 32, tiles, path == KERNEL_AVX512);
+        test_projection(rng, types[t], 416, tiles, path == KERNEL_AVX512);
+        test_projection(rng, types[t], 416, ragged, 0);
+    }
+}
+
 static void test_rejects_partial_blocks(void)
 {
     uint8_t data[64] = {0};
@@ -209,6 +274,7 @@ int main(void)
             test_type(&rng, TENSOR_Q4_K, 768, n_out);
             test_type(&rng, TENSOR_Q6_K, 512, n_out);
         }
+        test_projections(&rng, (kernel_path)p);
     }
     return check_summary();
 }

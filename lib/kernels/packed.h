@@ -1,0 +1,64 @@
+/* q4_0 / q8_0 weights re-laid once, at load, for the AVX-512 VNNI kernels.
+ *
+ * In the file a weight row keeps its 32-value blocks together, so a kernel that reads one row at a
+ * time must unpack and transpose each block for VNNI and finish every output with a horizontal
+ * sum, work it repeats for each activation row. Here 16 weight rows form a tile and their blocks
+ * are interleaved: in block b of a tile, int32 lane i of 64-byte slice j holds four consecutive
+ * quants of row i, so one dpbusd multiplies all 16 rows by the same four activation quants
+ * (broadcast from memory) and the tile's 16 outputs for an activation row come out in one register.
+ * The unpacking left is a nibble split (q4_0), done once per block for up to
+ * PACKED_ROWS_PER_PASS activation rows, so the product streams the weights at memory speed for
+ * the few rows of a decode step and runs as a register-blocked integer GEMM for a prefill.
+ *
+ * A tile is n_in / 32 blocks: first every block's quants, then every block's 16 fp16 scales (the
+ * file's d of each row, unchanged), padded to 64 bytes. Quants are unsigned, value = d * (u - o):
+ *   q4_0  256 bytes per block: byte 64j + 4i + v (j < 4) holds value 4j + v of row i in its low
+ *         nibble and value 16 + 4j + v in its high nibble (the file's nibbles, moved); o = 8.
+ *   q8_0  512 bytes per block: byte 64j + 4i + v (j < 8) is value 4j + v of row i plus 128; o = 128.
+ * Activations are quantised per row to block_q8_offset: the products are exact int32 sums of
+ * u * a, started from -o * sum(a) so that the offset comes off in integers. */
+#ifndef R2GEN_KERNELS_PACKED_H
+#define R2GEN_KERNELS_PACKED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+#define PACKED_TILE_ROWS 16
+/* Activation rows that share one unpacking of a weight block (their accumulators stay in
+ * registers: 8 accumulators + 8 weight registers + temporaries fit the 32 zmm registers). */
+#define PACKED_ROWS_PER_PASS 8
+
+/* 32 activation values x = d * qs[i]; offset_sum = -o * sum(qs) for the weights' offset o. */
+typedef struct block_q8_offset {
+    int8_t qs[32];
+    float d;
+    int32_t offset_sum;
+} block_q8_offset;
+
+typedef struct packed_layout {
+    tensor_type type; /* of the blocks: TENSOR_Q4_0 or TENSOR_Q8_0 */
+    int64_t n_in;     /* values per weight row, a multiple of 32 */
+    size_t tile_bytes;
+} packed_layout;
+
+/* Whether rows of n_in values of this type can be packed and the packed kernels run on this CPU
+ * (AVX-512 VNNI, and R2GEN_CPU not capping below avx512). */
+int packed_supported(tensor_type type, int64_t n_in);
+packed_layout packed_layout_of(tensor_type type, int64_t n_in);
+
+/* Packs 16 consecutive rows of the file's blocks (rows row_bytes apart) into one tile. */
+void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile);
+
+/* Bytes of one quantised activation row of n_in values. */
+size_t packed_act_row_bytes(const packed_layout *layout);
+/* One activation row of n_in floats -> block_q8_offset blocks for these weights. */
+void packed_quantize_act(const packed_layout *layout, const float *x, void *act);
+
+/* y[r][0..15] = the tile's 16 outputs for activation rows r < n_rows (rows act_stride bytes apart
+ * in act, y_stride floats apart in y). */
+void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
+                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride);
+
+#endif

@@ -1,0 +1,118 @@
+/* The packed-layout kernels (see packed.h), AVX-512 F/BW/VL/VNNI: compiled with those flags and
+ * reached only through packed_supported(), which checks the CPU. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "packed.h"
+#include "quant.h"
+
+#ifndef PACKED_PREFETCH_BLOCKS
+#define PACKED_PREFETCH_BLOCKS 16
+#endif
+
+/* Offset o of the packed quants: value = d * (u - o). */
+static int weight_offset(tensor_type type) { return type == TENSOR_Q4_0 ? 8 : 128; }
+
+/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (as quantize_act_q8_0
+ * and its siblings do), and the offset term for these weights. */
+void packed_quantize_act(const packed_layout *layout, const float *x, void *act)
+{
+    block_q8_offset *blocks = act;
+    const int offset = weight_offset(layout->type);
+    for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
+        __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+        float d = amax / 127.0f;
+        __m512 inv = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+        __m512i q_lo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv));
+        __m512i q_hi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv));
+        _mm_storeu_si128((__m128i *)blocks[b].qs, _mm512_cvtsepi32_epi8(q_lo));
+        _mm_storeu_si128((__m128i *)(blocks[b].qs + 16), _mm512_cvtsepi32_epi8(q_hi));
+        blocks[b].d = d;
+        blocks[b].offset_sum = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q_lo, q_hi));
+    }
+}
+
+/* The 8 weight registers of block b: register j pairs with activation quants 4j..4j+3. */
+static inline __attribute__((always_inline)) void
+block_weights(const uint8_t *quants, int64_t b, int q4, __m512i wq[8])
+{
+    if (q4) {
+        const __m512i nibble = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; j++) {
+            __m512i both = _mm512_load_si512(quants + 256 * b + 64 * j);
+            wq[j] = _mm512_and_si512(both, nibble);
+            wq[j + 4] = _mm512_and_si512(_mm512_srli_epi16(both, 4), nibble);
+        }
+    } else {
+        for (int j = 0; j < 8; j++) wq[j] = _mm512_load_si512(quants + 512 * b + 64 * j);
+    }
+}
+
+static inline int32_t four_quants(const int8_t *qs)
+{
+    int32_t word;
+    memcpy(&word, qs, sizeof word);
+    return word;
+}
+
+/* n_rows (a compile-time constant after inlining) activation rows against one tile. */
+static inline __attribute__((always_inline)) void
+tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, size_t act_stride,
+          int n_rows, float *y, size_t y_stride)
+{
+    const int q4 = layout->type == TENSOR_Q4_0;
+    const int64_t n_blocks = layout->n_in / QK8_0;
+    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * (q4 ? 256 : 512));
+    __m512 acc[PACKED_ROWS_PER_PASS];
+    for (int r = 0; r < n_rows; r++) acc[r] = _mm512_setzero_ps();
+    const size_t block_bytes = q4 ? 256 : 512;
+    for (int64_t b = 0; b < n_blocks; b++) {
+        __m512i wq[8];
+        for (size_t line = 0; line < block_bytes; line += 64)
+            _mm_prefetch((const char *)tile + (b + PACKED_PREFETCH_BLOCKS) * block_bytes + line, _MM_HINT_T0);
+        block_weights(tile, b, q4, wq);
+        __m512 d_w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(scales + 16 * b)));
+        for (int r = 0; r < n_rows; r++) {
+            const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+            __m512i sums = _mm512_set1_epi32(a->offset_sum);
+            for (int j = 0; j < 8; j++)
+                sums = _mm512_dpbusd_epi32(sums, wq[j], _mm512_set1_epi32(four_quants(a->qs + 4 * j)));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)),
+                                     acc[r]);
+        }
+    }
+    for (int r = 0; r < n_rows; r++) _mm512_storeu_ps(y + r * y_stride, acc[r]);
+}
+
+#define TILE_ROWS_CASE(k)                                                                          \
+    case k: tile_rows(layout, tile, act, act_stride, k, y, y_stride); break
+
+static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
+                      size_t act_stride, int n_rows, float *y, size_t y_stride)
+{
+    switch (n_rows) {
+        TILE_ROWS_CASE(1);
+        TILE_ROWS_CASE(2);
+        TILE_ROWS_CASE(3);
+        TILE_ROWS_CASE(4);
+        TILE_ROWS_CASE(5);
+        TILE_ROWS_CASE(6);
+        TILE_ROWS_CASE(7);
+        default: tile_rows(layout, tile, act, act_stride, PACKED_ROWS_PER_PASS, y, y_stride); break;
+    }
+}
+
+/* The rows go in passes of equal size (81 rows: 9 passes of 9 would not fit; 11 of 7-8 do), so
+ * no pass pays a whole block unpacking for a row or two. */
+void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
+                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+{
+    int64_t n_passes = (n_rows + PACKED_ROWS_PER_PASS - 1) / PACKED_ROWS_PER_PASS;
+    for (int64_t r0 = 0, pass = 0; pass < n_passes; pass++) {
+        int64_t r1 = n_rows * (pass + 1) / n_passes;
+        tile_pass(layout, tile, (const char *)act + r0 * act_stride, act_stride, (int)(r1 - r0),
+                  y + r0 * y_stride, y_stride);
+        r0 = r1;
+    }
+}

@@ -1,0 +1,78 @@
+#include "projection.h"
+
+#include <stdlib.h>
+
+#include "matmul.h"
+
+static int packable(int n_parts, const tensor *const *parts)
+{
+    for (int i = 0; i < n_parts; i++)
+        if (parts[i]->type != parts[0]->type || parts[i]->ne[0] != parts[0]->ne[0] ||
+            tensor_n_rows(parts[i]) % PACKED_TILE_ROWS != 0)
+            return 0;
+    return packed_supported(parts[0]->type, parts[0]->ne[0]);
+}
+
+void projection_init(projection *p, int n_parts, const tensor *const *parts)
+{
+    *p = (projection){.n_parts = n_parts, .n_in = parts[0]->ne[0]};
+    for (int i = 0; i < n_parts; i++) p->parts[i] = parts[i];
+    if (!packable(n_parts, parts)) return;
+    p->layout = packed_layout_of(parts[0]->type, p->n_in);
+    for (int i = 0; i < n_parts; i++) p->n_tiles += tensor_n_rows(parts[i]) / PACKED_TILE_ROWS;
+}
+
+size_t projection_packed_bytes(const projection *p)
+{
+    return (size_t)p->n_tiles * p->layout.tile_bytes;
+}
+
+void projection_pack(projection *p, void *memory)
+{
+    uint8_t *tile = memory;
+    for (int i = 0; i < p->n_parts; i++)
+        for (int64_t row = 0; row < tensor_n_rows(p->parts[i]); row += PACKED_TILE_ROWS) {
+            packed_fill_tile(&p->layout, tensor_row(p->parts[i], row), tile);
+            tile += p->layout.tile_bytes;
+        }
+    p->packed = memory;
+}
+
+/* The output of tile t: its part's buffer, at the tile's first row of that part. */
+static float *tile_output(const projection *p, int64_t t, float *const *y, size_t *y_stride)
+{
+    int64_t row = t * PACKED_TILE_ROWS;
+    int i = 0;
+    while (row >= tensor_n_rows(p->parts[i])) row -= tensor_n_rows(p->parts[i++]);
+    *y_stride = (size_t)tensor_n_rows(p->parts[i]);
+    return y[i] + row;
+}
+
+r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,
+                                float *const *y, error *err)
+{
+    if (!p->packed) {
+        r2gen_status status = R2GEN_OK;
+        for (int i = 0; status == R2GEN_OK && i < p->n_parts; i++)
+            status = matmul(cpu, y[i], x, m, p->parts[i], NULL, err);
+        return status;
+    }
+    size_t act_stride = packed_act_row_bytes(&p->layout);
+    char *act = malloc(act_stride * (size_t)m);
+    if (!act) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "projection: activation buffer");
+#pragma omp parallel num_threads(cpu->n_threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < m; r++)
+            packed_quantize_act(&p->layout, x + r * p->n_in, act + (size_t)r * act_stride);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < p->n_tiles; t++) {
+            size_t y_stride;
+            float *out = tile_output(p, t, y, &y_stride);
+            packed_tile_product(&p->layout, p->packed + (size_t)t * p->layout.tile_bytes, act,
+                                act_stride, m, out, y_stride);
+        }
+    }
+    free(act);
+    return R2GEN_OK;
+}

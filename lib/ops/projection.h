@@ -1,0 +1,44 @@
+/* A projection of the LLaMA decoder: 1 .. PROJECTION_MAX_PARTS weight tensors that multiply the
+ * same activations (q, k and v; gate and up; or one alone), each with its own output buffer.
+ *
+ * When the packed kernels run on this CPU and every part is q4_0 or q8_0 with whole tiles of
+ * rows, the parts are packed together at load (lib/kernels/packed.h) and every call is one
+ * product: the activations are quantised once and one parallel loop streams all the parts' tiles.
+ * Otherwise each part goes through matmul() as it lies in the file. */
+#ifndef R2GEN_OPS_PROJECTION_H
+#define R2GEN_OPS_PROJECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "compute.h"
+#include "kernels/packed.h"
+
+#define PROJECTION_MAX_PARTS 3
+
+typedef struct projection {
+    int n_parts;
+    const tensor *parts[PROJECTION_MAX_PARTS]; /* the file's weights; they outlive the projection */
+    int64_t n_in;
+    packed_layout layout;
+    int64_t n_tiles;
+    const uint8_t *packed; /* n_tiles tiles, part after part; NULL when unpacked */
+} projection;
+
+/* Describes a projection over parts of equal n_in (unpacked until projection_pack). */
+void projection_init(projection *p, int n_parts, const tensor *const *parts);
+
+/* Bytes the packed tiles need: 0 when the projection cannot be packed on this CPU. */
+size_t projection_packed_bytes(const projection *p);
+
+/* Packs the parts into `memory` (projection_init's bytes, 64-byte aligned, owned by the caller and
+ * kept as long as the projection). */
+void projection_pack(projection *p, void *memory);
+
+/* y[i][m][n_out of part i] = x[m][n_in] · part_iᵀ for every part i. */
+r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,
+                                float *const *y, error *err);
+
+#endif
