@@ -1,17 +1,27 @@
-/* Runtime choice of a kernel set. Nothing is cached: __builtin_cpu_supports reads data the
- * compiler runtime filled in at start-up, and getenv is a short scan, so asking per product costs
- * nothing next to the product and keeps the library free of writable global state. */
+/* Runtime choice of a kernel set. The CPU's answer to CPUID is read once per process (in a
+ * virtual machine each CPUID instruction traps to the hypervisor, ~10 us, which per attention head
+ * would cost more than the head); R2GEN_CPU is read on every call, a short scan. */
 #include "quant.h"
 
 #include <cpuid.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+static int f16c_present; /* written once, under f16c_once */
+
+static void read_f16c(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    f16c_present = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
 
 /* F16C through CPUID (leaf 1, ECX bit 29): clang 14's __builtin_cpu_supports does not know it. */
 static int cpu_has_f16c(void)
 {
-    unsigned eax, ebx, ecx, edx;
-    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+    pthread_once(&f16c_once, read_f16c);
+    return f16c_present;
 }
 
 static int cpu_has_avx2(void)

@@ -35,6 +35,7 @@ r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int max_rows, 
 {
     memset(c, 0, sizeof *c);
     c->type = type;
+    c->f16 = kernels_for_type(kernels_select(), TENSOR_F16);
     c->n_layers = n_layers;
     c->kv_dim = kv_dim;
     c->max_rows = max_rows;
@@ -163,21 +164,20 @@ static float dot_f32(const float *a, const float *b, int n)
 }
 
 /* head_dim floats of a cached entry: a direct pointer for f32, converted into `row` for f16. */
-static const float *entry(const kv_cache *c, const void *pool, const type_kernels *f16, int layer,
-                          int32_t slot, int offset, int head_dim, float *row)
+static const float *entry(const kv_cache *c, const void *pool, int layer, int32_t slot, int offset,
+                          int head_dim, float *row)
 {
     size_t at = entry_offset(c, layer, slot) + (size_t)offset;
     if (c->type == KV_F32) return (const float *)pool + at;
-    f16->to_float((const uint16_t *)pool + at, row, head_dim);
+    c->f16->to_float((const uint16_t *)pool + at, row, head_dim);
     return row;
 }
 
 void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
                      int offset, int head_dim, float scale, float *scores, float *row)
 {
-    const type_kernels *f16 = kernels_for_type(kernels_select(), TENSOR_F16);
     for (int j = 0; j < n; j++) {
-        const float *key = entry(c, c->keys, f16, layer, slots[j], offset, head_dim, row);
+        const float *key = entry(c, c->keys, layer, slots[j], offset, head_dim, row);
         scores[j] = dot_f32(q, key, head_dim) * scale;
     }
 }
@@ -185,10 +185,9 @@ void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, 
 void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
                          int offset, int head_dim, float *out, float *row)
 {
-    const type_kernels *f16 = kernels_for_type(kernels_select(), TENSOR_F16);
     memset(out, 0, (size_t)head_dim * sizeof(float));
     for (int j = 0; j < n; j++) {
-        const float *value = entry(c, c->values, f16, layer, slots[j], offset, head_dim, row);
+        const float *value = entry(c, c->values, layer, slots[j], offset, head_dim, row);
         for (int i = 0; i < head_dim; i++) out[i] += p[j] * value[i];
     }
 }

@@ -19,6 +19,7 @@
 
 typedef struct kv_cache {
     kv_type type;
+    const struct type_kernels *f16; /* fp16 -> float conversion for KV_F16, chosen at init */
     int n_layers, kv_dim, max_rows, max_positions;
     int64_t n_slots;  /* 1 + max_rows * (max_positions - 1): the most a prefix of >= 1 needs */
     void *keys;       /* [n_layers][n_slots][kv_dim] of float or fp16 */
