@@ -5,6 +5,7 @@
 
 #include "core/tensor.h"
 #include "kernels/quant.h"
+#include "ops/ops.h"
 
 static size_t elem_bytes(kv_type type) { return type == KV_F16 ? sizeof(uint16_t) : sizeof(float); }
 
@@ -150,8 +151,9 @@ void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const 
     store_row(c, c->values, at, v);
 }
 
-/* Eight independent partial sums, so the compiler can keep them in one vector register. */
-static float dot_f32(const float *a, const float *b, int n)
+/* Eight independent partial sums, so the compiler keeps them in one vector register (inlined
+ * into each SIMD clone of the caller). */
+static inline __attribute__((always_inline)) float dot_f32(const float *a, const float *b, int n)
 {
     float lane[8] = {0};
     int i = 0;
@@ -173,16 +175,23 @@ static const float *entry(const kv_cache *c, const void *pool, int layer, int32_
     return row;
 }
 
-void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
-                     int offset, int head_dim, float scale, float *scores, float *row)
+/* fp16 keys go straight into the f16 dot kernel (a weight row against a float row), without a
+ * conversion pass. */
+SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n,
+                                 const float *q, int offset, int head_dim, float scale,
+                                 float *scores)
 {
     for (int j = 0; j < n; j++) {
-        const float *key = entry(c, c->keys, layer, slots[j], offset, head_dim, row);
-        scores[j] = dot_f32(q, key, head_dim) * scale;
+        size_t at = entry_offset(c, layer, slots[j]) + (size_t)offset;
+        if (c->type == KV_F32)
+            scores[j] = dot_f32(q, (const float *)c->keys + at, head_dim);
+        else
+            c->f16->dot(head_dim, (const uint16_t *)c->keys + at, q, 0, 1, &scores[j]);
+        scores[j] *= scale;
     }
 }
 
-void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
+SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
                          int offset, int head_dim, float *out, float *row)
 {
     memset(out, 0, (size_t)head_dim * sizeof(float));

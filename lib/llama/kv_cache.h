@@ -56,10 +56,9 @@ const int32_t *kv_cache_chain(const kv_cache *c, int r);
 /* Writes one position's keys and values (kv_dim floats each) into a slot. */
 void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const float *v);
 
-/* scores[j] = scale * dot(q[0..head_dim), key of slots[j] at offset) for j < n. `row` is a
- * head_dim scratch for converting fp16 entries. */
+/* scores[j] = scale * dot(q[0..head_dim), key of slots[j] at offset) for j < n. */
 void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
-                     int offset, int head_dim, float scale, float *scores, float *row);
+                     int offset, int head_dim, float scale, float *scores);
 /* out[0..head_dim) = sum_j p[j] * value of slots[j] at offset. */
 void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
                          int offset, int head_dim, float *out, float *row);

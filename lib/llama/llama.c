@@ -434,26 +434,26 @@ static void attention_prefill(llama_session *s, const compute *cpu, int n)
     }
 }
 
-/* One query per row and head against the row's history in the cache (prefix + its beam chain). */
+/* One query per row and head against the row's history in the cache (prefix + its beam chain).
+ * Pairs go head by head, the rows of a head together, so the rows' shared prefix of that head's
+ * keys and values is read from memory once and then from cache. */
 static void attention_decode(llama_session *s, const compute *cpu, int layer, int n_rows, int n_ctx)
 {
     const llama_config *c = &s->model->config;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, n_heads = c->n_heads;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) num_threads(cpu->n_threads) schedule(static)
-    for (int r = 0; r < n_rows; r++) {
-        for (int h = 0; h < n_heads; h++) {
-            size_t pair = (size_t)r * n_heads + h;
-            float *scores = s->scores + pair * s->max_positions;
-            float *kv_row = s->kv_row + pair * hd;
-            const int32_t *chain = kv_cache_chain(&s->cache, r);
-            int offset = (h / group) * hd;
-            kv_cache_scores(&s->cache, layer, chain, n_ctx, s->q + pair * hd, offset, hd, scale,
-                            scores, kv_row);
-            softmax(scores, n_ctx);
-            kv_cache_mix_values(&s->cache, layer, chain, n_ctx, scores, offset, hd,
-                                s->att + pair * hd, kv_row);
-        }
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (int head_row = 0; head_row < n_heads * n_rows; head_row++) {
+        int h = head_row / n_rows, r = head_row % n_rows;
+        size_t pair = (size_t)r * n_heads + h;
+        float *scores = s->scores + pair * s->max_positions;
+        float *kv_row = s->kv_row + pair * hd;
+        const int32_t *chain = kv_cache_chain(&s->cache, r);
+        int offset = (h / group) * hd;
+        kv_cache_scores(&s->cache, layer, chain, n_ctx, s->q + pair * hd, offset, hd, scale, scores);
+        softmax(scores, n_ctx);
+        kv_cache_mix_values(&s->cache, layer, chain, n_ctx, scores, offset, hd, s->att + pair * hd,
+                            kv_row);
     }
 }
 
