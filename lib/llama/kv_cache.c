@@ -31,14 +31,15 @@ size_t kv_cache_size(int n_layers, int kv_dim, int max_rows, int max_positions, 
            2 * history_bytes(max_rows, max_positions);
 }
 
-r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int max_rows, int max_positions,
-                           kv_type type, error *err)
+r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int head_dim, int max_rows,
+                           int max_positions, kv_type type, error *err)
 {
     memset(c, 0, sizeof *c);
     c->type = type;
     c->f16 = kernels_for_type(kernels_select(), TENSOR_F16);
     c->n_layers = n_layers;
     c->kv_dim = kv_dim;
+    c->head_dim = head_dim;
     c->max_rows = max_rows;
     c->max_positions = max_positions;
     c->n_slots = pool_slots(max_rows, max_positions);
@@ -129,74 +130,79 @@ const int32_t *kv_cache_chain(const kv_cache *c, int r)
     return c->chain + (size_t)r * c->max_positions;
 }
 
-static size_t entry_offset(const kv_cache *c, int layer, int64_t slot)
+/* Element index of (layer, kv head, slot): a head's entries are contiguous, slot after slot. */
+static size_t entry_offset(const kv_cache *c, int layer, int kv_head, int64_t slot)
 {
-    return ((size_t)layer * (size_t)c->n_slots + (size_t)slot) * (size_t)c->kv_dim;
+    size_t heads = (size_t)(c->kv_dim / c->head_dim);
+    return (((size_t)layer * heads + (size_t)kv_head) * (size_t)c->n_slots + (size_t)slot) *
+           (size_t)c->head_dim;
 }
 
-static void store_row(const kv_cache *c, void *pool, size_t at, const float *x)
+static void store_row(const kv_cache *c, void *pool, int layer, int64_t slot, const float *x)
 {
-    if (c->type == KV_F16) {
-        uint16_t *dst = (uint16_t *)pool + at;
-        for (int i = 0; i < c->kv_dim; i++) dst[i] = f32_to_fp16(x[i]);
-    } else {
-        memcpy((float *)pool + at, x, (size_t)c->kv_dim * sizeof(float));
+    for (int h = 0; h < c->kv_dim / c->head_dim; h++) {
+        size_t at = entry_offset(c, layer, h, slot);
+        const float *head = x + (size_t)h * c->head_dim;
+        if (c->type == KV_F16) {
+            uint16_t *dst = (uint16_t *)pool + at;
+            for (int i = 0; i < c->head_dim; i++) dst[i] = f32_to_fp16(head[i]);
+        } else {
+            memcpy((float *)pool + at, head, (size_t)c->head_dim * sizeof(float));
+        }
     }
 }
 
 void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const float *v)
 {
-    size_t at = entry_offset(c, layer, slot);
-    store_row(c, c->keys, at, k);
-    store_row(c, c->values, at, v);
+    store_row(c, c->keys, layer, slot, k);
+    store_row(c, c->values, layer, slot, v);
 }
 
-/* Eight independent partial sums, so the compiler keeps them in one vector register (inlined
- * into each SIMD clone of the caller). */
+/* Sixteen independent partial sums (one or two vector registers), inlined into each SIMD clone
+ * of the caller; the order of the additions is within the float error the tests allow. */
 static inline __attribute__((always_inline)) float dot_f32(const float *a, const float *b, int n)
 {
-    float lane[8] = {0};
+    float lane[16] = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) lane[l] += a[i + l] * b[i + l];
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lane[l] += a[i + l] * b[i + l];
     float sum = 0.0f;
     for (; i < n; i++) sum += a[i] * b[i];
-    for (int l = 0; l < 8; l++) sum += lane[l];
+    for (int l = 0; l < 16; l++) sum += lane[l];
     return sum;
 }
 
 /* head_dim floats of a cached entry: a direct pointer for f32, converted into `row` for f16. */
-static const float *entry(const kv_cache *c, const void *pool, int layer, int32_t slot, int offset,
-                          int head_dim, float *row)
+static const float *entry(const kv_cache *c, const void *pool, int layer, int kv_head, int32_t slot,
+                          float *row)
 {
-    size_t at = entry_offset(c, layer, slot) + (size_t)offset;
+    size_t at = entry_offset(c, layer, kv_head, slot);
     if (c->type == KV_F32) return (const float *)pool + at;
-    c->f16->to_float((const uint16_t *)pool + at, row, head_dim);
+    c->f16->to_float((const uint16_t *)pool + at, row, c->head_dim);
     return row;
 }
 
 /* fp16 keys go straight into the f16 dot kernel (a weight row against a float row), without a
  * conversion pass. */
 SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n,
-                                 const float *q, int offset, int head_dim, float scale,
-                                 float *scores)
+                                 const float *q, int kv_head, float scale, float *scores)
 {
     for (int j = 0; j < n; j++) {
-        size_t at = entry_offset(c, layer, slots[j]) + (size_t)offset;
+        size_t at = entry_offset(c, layer, kv_head, slots[j]);
         if (c->type == KV_F32)
-            scores[j] = dot_f32(q, (const float *)c->keys + at, head_dim);
+            scores[j] = dot_f32(q, (const float *)c->keys + at, c->head_dim);
         else
-            c->f16->dot(head_dim, (const uint16_t *)c->keys + at, q, 0, 1, &scores[j]);
+            c->f16->dot(c->head_dim, (const uint16_t *)c->keys + at, q, 0, 1, &scores[j]);
         scores[j] *= scale;
     }
 }
 
-SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
-                         int offset, int head_dim, float *out, float *row)
+SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n,
+                                     const float *p, int kv_head, float *out, float *row)
 {
-    memset(out, 0, (size_t)head_dim * sizeof(float));
+    memset(out, 0, (size_t)c->head_dim * sizeof(float));
     for (int j = 0; j < n; j++) {
-        const float *value = entry(c, c->values, layer, slots[j], offset, head_dim, row);
-        for (int i = 0; i < head_dim; i++) out[i] += p[j] * value[i];
+        const float *value = entry(c, c->values, layer, kv_head, slots[j], row);
+        for (int i = 0; i < c->head_dim; i++) out[i] += p[j] * value[i];
     }
 }

@@ -20,9 +20,10 @@
 typedef struct kv_cache {
     kv_type type;
     const struct type_kernels *f16; /* fp16 -> float conversion for KV_F16, chosen at init */
-    int n_layers, kv_dim, max_rows, max_positions;
+    int n_layers, kv_dim, head_dim, max_rows, max_positions;
     int64_t n_slots;  /* 1 + max_rows * (max_positions - 1): the most a prefix of >= 1 needs */
-    void *keys;       /* [n_layers][n_slots][kv_dim] of float or fp16 */
+    void *keys;       /* [n_layers][kv_dim / head_dim][n_slots][head_dim] of float or fp16: each
+                         head's history contiguous, as attention reads it */
     void *values;     /* same */
     int32_t *parent;  /* [max_positions][max_rows]: row of step t - 1 that row r of step t continues */
     int32_t *chain;   /* [max_rows][max_positions]: slots of each row's history at the current step */
@@ -34,8 +35,8 @@ typedef struct kv_cache {
 
 /* Bytes kv_cache_init allocates. */
 size_t kv_cache_size(int n_layers, int kv_dim, int max_rows, int max_positions, kv_type type);
-r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int max_rows, int max_positions,
-                           kv_type type, error *err);
+r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int head_dim, int max_rows,
+                           int max_positions, kv_type type, error *err);
 void kv_cache_free(kv_cache *c);
 
 /* A new sequence whose prefix occupies slots 0 .. prefix_len - 1. */
@@ -56,11 +57,12 @@ const int32_t *kv_cache_chain(const kv_cache *c, int r);
 /* Writes one position's keys and values (kv_dim floats each) into a slot. */
 void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const float *v);
 
-/* scores[j] = scale * dot(q[0..head_dim), key of slots[j] at offset) for j < n. */
+/* scores[j] = scale * dot(q[0..head_dim), key of kv_head at slots[j]) for j < n. */
 void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
-                     int offset, int head_dim, float scale, float *scores);
-/* out[0..head_dim) = sum_j p[j] * value of slots[j] at offset. */
+                     int kv_head, float scale, float *scores);
+/* out[0..head_dim) = sum_j p[j] * value of kv_head at slots[j]; `row` is head_dim floats of
+ * scratch for fp16 entries. */
 void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
-                         int offset, int head_dim, float *out, float *row);
+                         int kv_head, float *out, float *row);
 
 #endif

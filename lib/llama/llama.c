@@ -2,9 +2,9 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels/quant.h"
 #include "kv_cache.h"
@@ -351,8 +351,8 @@ r2gen_status llama_session_create(const llama_model *m, int max_rows, int max_po
     s->model = m;
     s->max_rows = max_rows;
     s->max_positions = max_positions;
-    r2gen_status st = kv_cache_init(&s->cache, c->n_layers, c->n_kv_heads * c->head_dim, max_rows,
-                                    max_positions, type, err);
+    r2gen_status st = kv_cache_init(&s->cache, c->n_layers, c->n_kv_heads * c->head_dim,
+                                    c->head_dim, max_rows, max_positions, type, err);
     if (st != R2GEN_OK) {
         free(s);
         return st;
@@ -449,10 +449,9 @@ static void attention_decode(llama_session *s, const compute *cpu, int layer, in
         float *scores = s->scores + pair * s->max_positions;
         float *kv_row = s->kv_row + pair * hd;
         const int32_t *chain = kv_cache_chain(&s->cache, r);
-        int offset = (h / group) * hd;
-        kv_cache_scores(&s->cache, layer, chain, n_ctx, s->q + pair * hd, offset, hd, scale, scores);
+        kv_cache_scores(&s->cache, layer, chain, n_ctx, s->q + pair * hd, h / group, scale, scores);
         softmax(scores, n_ctx);
-        kv_cache_mix_values(&s->cache, layer, chain, n_ctx, scores, offset, hd, s->att + pair * hd,
+        kv_cache_mix_values(&s->cache, layer, chain, n_ctx, scores, h / group, s->att + pair * hd,
                             kv_row);
     }
 }
