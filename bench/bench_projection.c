@@ -51,7 +51,7 @@ static void pack(projection *p, int n_parts, const tensor *parts)
     /* (2 MiB aligned and advised like the model's packed weights, to get the same huge pages) */
     if (bytes > 0 && posix_memalign(&memory, 2 << 20, bytes) == 0) {
         madvise(memory, bytes, MADV_HUGEPAGE);
-        projection_pack(p, memory);
+        projection_pack(p, memory, 2);
     }
 }
 

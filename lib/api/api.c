@@ -135,7 +135,7 @@ r2gen_status r2gen_load(const char *model_path, const r2gen_load_params *params,
     if (status != R2GEN_OK) return status;
     compute cpu = {p.n_threads ? p.n_threads : default_threads(), GEMM_ONEDNN, 1};
     model *m;
-    status = model_load(model_path, p.llm_path, &m, err);
+    status = model_load(model_path, p.llm_path, cpu.n_threads, &m, err);
     if (status != R2GEN_OK) return status;
     status = new_context(m, &cpu, p.kv_cache_f16 ? KV_F16 : KV_F32, out_ctx, err);
     if (status != R2GEN_OK) model_release(m);

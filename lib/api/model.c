@@ -38,9 +38,9 @@ static r2gen_status load_vision(model *m, error *err)
     return status;
 }
 
-static r2gen_status load_language(model *m, const gguf_file *f, error *err)
+static r2gen_status load_language(model *m, const gguf_file *f, int n_threads, error *err)
 {
-    r2gen_status status = llama_load(f, &m->llama, err);
+    r2gen_status status = llama_load(f, n_threads, &m->llama, err);
     if (status == R2GEN_OK) status = tokenizer_load(f, &m->tok, err);
     if (status == R2GEN_OK && tokenizer_n_vocab(m->tok) != llama_get_config(m->llama)->n_vocab)
         status = error_set(err, R2GEN_ERR_MODEL_FORMAT,
@@ -77,7 +77,8 @@ static r2gen_status check_widths(const model *m, error *err)
     return R2GEN_OK;
 }
 
-static r2gen_status load_parts(model *m, const char *path, const char *llm_path, error *err)
+static r2gen_status load_parts(model *m, const char *path, const char *llm_path, int n_threads,
+                               error *err)
 {
     r2gen_status status = gguf_open(path, &m->main_file, err);
     if (status == R2GEN_OK && llm_path) status = gguf_open(llm_path, &m->llm_file, err);
@@ -86,18 +87,19 @@ static r2gen_status load_parts(model *m, const char *path, const char *llm_path,
     if (m->has_vision) status = load_vision(m, err);
     const gguf_file *language_file = NULL;
     if (status == R2GEN_OK) status = pick_language_file(m, &language_file, err);
-    if (status == R2GEN_OK) status = load_language(m, language_file, err);
+    if (status == R2GEN_OK) status = load_language(m, language_file, n_threads, err);
     if (status == R2GEN_OK) status = check_widths(m, err);
     return status;
 }
 
-r2gen_status model_load(const char *path, const char *llm_path, model **out, error *err)
+r2gen_status model_load(const char *path, const char *llm_path, int n_threads, model **out,
+                        error *err)
 {
     *out = NULL;
     model *m = calloc(1, sizeof *m);
     if (!m) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
     atomic_init(&m->refcount, 1);
-    r2gen_status status = load_parts(m, path, llm_path, err);
+    r2gen_status status = load_parts(m, path, llm_path, n_threads, err);
     if (status != R2GEN_OK) {
         model_release(m);
         return status;

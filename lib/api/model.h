@@ -33,7 +33,8 @@ typedef struct model {
     tokenizer *tok;
 } model;
 
-r2gen_status model_load(const char *path, const char *llm_path, model **out, error *err);
+r2gen_status model_load(const char *path, const char *llm_path, int n_threads, model **out,
+                        error *err);
 model *model_retain(model *m);
 void model_release(model *m);
 

@@ -176,7 +176,7 @@ static size_t list_projections(llama_model *m, projection **out)
 /* Packs the projections the packed kernels can run into one anonymous mapping (huge pages where
  * the kernel gives them: decode steps stream it whole) and gives the file's pages of their
  * tensors back, so the weights are resident once. */
-static r2gen_status pack_projections(const gguf_file *f, llama_model *m, error *err)
+static r2gen_status pack_projections(const gguf_file *f, llama_model *m, int n_threads, error *err)
 {
     size_t n = list_projections(m, NULL);
     projection **all = malloc(n * sizeof *all);
@@ -198,7 +198,7 @@ static r2gen_status pack_projections(const gguf_file *f, llama_model *m, error *
     for (size_t i = 0, at = 0; i < n; i++) {
         size_t bytes = projection_packed_bytes(all[i]);
         if (bytes == 0) continue;
-        projection_pack(all[i], (char *)m->packed + at);
+        projection_pack(all[i], (char *)m->packed + at, n_threads);
         for (int k = 0; k < all[i]->n_parts; k++) gguf_release_tensor(f, all[i]->parts[k]);
         at += bytes;
     }
@@ -206,7 +206,7 @@ static r2gen_status pack_projections(const gguf_file *f, llama_model *m, error *
     return R2GEN_OK;
 }
 
-r2gen_status llama_load(const gguf_file *f, llama_model **out, error *err)
+r2gen_status llama_load(const gguf_file *f, int n_threads, llama_model **out, error *err)
 {
     *out = NULL;
     llama_model *m = calloc(1, sizeof *m);
@@ -228,7 +228,7 @@ r2gen_status llama_load(const gguf_file *f, llama_model **out, error *err)
         if (!m->layers) st = error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "out of memory");
     }
     for (int i = 0; st == R2GEN_OK && i < c->n_layers; i++) st = load_layer(f, c, i, &m->layers[i], err);
-    if (st == R2GEN_OK) st = pack_projections(f, m, err);
+    if (st == R2GEN_OK) st = pack_projections(f, m, n_threads, err);
     if (st != R2GEN_OK) {
         llama_free(m);
         return error_prefix(err, "llama: ");

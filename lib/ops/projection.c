@@ -27,14 +27,17 @@ size_t projection_packed_bytes(const projection *p)
     return (size_t)p->n_tiles * p->layout.tile_bytes;
 }
 
-void projection_pack(projection *p, void *memory)
+void projection_pack(projection *p, void *memory, int n_threads)
 {
-    uint8_t *tile = memory;
-    for (int i = 0; i < p->n_parts; i++)
-        for (int64_t row = 0; row < tensor_n_rows(p->parts[i]); row += PACKED_TILE_ROWS) {
-            packed_fill_tile(&p->layout, tensor_row(p->parts[i], row), tile);
-            tile += p->layout.tile_bytes;
-        }
+    uint8_t *tiles = memory;
+    for (int i = 0; i < p->n_parts; i++) {
+        int64_t n_tiles = tensor_n_rows(p->parts[i]) / PACKED_TILE_ROWS;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+        for (int64_t t = 0; t < n_tiles; t++)
+            packed_fill_tile(&p->layout, tensor_row(p->parts[i], t * PACKED_TILE_ROWS),
+                             tiles + (size_t)t * p->layout.tile_bytes);
+        tiles += (size_t)n_tiles * p->layout.tile_bytes;
+    }
     p->packed = memory;
 }
 

@@ -33,9 +33,9 @@ void projection_init(projection *p, int n_parts, const tensor *const *parts);
 /* Bytes the packed tiles need: 0 when the projection cannot be packed on this CPU. */
 size_t projection_packed_bytes(const projection *p);
 
-/* Packs the parts into `memory` (projection_init's bytes, 64-byte aligned, owned by the caller and
- * kept as long as the projection). */
-void projection_pack(projection *p, void *memory);
+/* Packs the parts into `memory` (projection_packed_bytes, 64-byte aligned, owned by the caller and
+ * kept as long as the projection), on n_threads threads. */
+void projection_pack(projection *p, void *memory, int n_threads);
 
 /* y[i][m][n_out of part i] = x[m][n_in] · part_iᵀ for every part i. */
 r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,

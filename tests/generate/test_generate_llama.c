@@ -197,7 +197,7 @@ int main(void)
     llama_session *session = NULL;
     error err = {0};
     if (gguf_open("generate-llama-tiny-f32.gguf", &file, &err) != R2GEN_OK ||
-        llama_load(file, &model, &err) != R2GEN_OK ||
+        llama_load(file, 1, &model, &err) != R2GEN_OK ||
         llama_session_create(model, MAX_BEAMS, n_positions + MAX_NEW, KV_F32, &session, &err) !=
             R2GEN_OK) {
         fprintf(stderr, "llama-tiny: %s\n", err.message);

@@ -65,7 +65,7 @@ static void run_case(const weight_kind *kind, const greedy_case *c, const npy_ar
     llama_session *s = NULL;
     error err = {0};
     int n_positions = (int)inputs->shape[0];
-    CHECK(gguf_open(path, &f, &err) == R2GEN_OK && llama_load(f, &m, &err) == R2GEN_OK &&
+    CHECK(gguf_open(path, &f, &err) == R2GEN_OK && llama_load(f, 1, &m, &err) == R2GEN_OK &&
               llama_session_create(m, 1, n_positions + c->max_new, KV_F32, &s, &err) == R2GEN_OK,
           "%s", err.message);
     if (s) {

@@ -173,7 +173,7 @@ static int load(const weights *ws, loaded *out)
     out->file = NULL;
     out->model = NULL;
     r2gen_status st = gguf_open_memory(out->bytes.data, out->bytes.size, &out->file, &err);
-    if (st == R2GEN_OK) st = llama_load(out->file, &out->model, &err);
+    if (st == R2GEN_OK) st = llama_load(out->file, 1, &out->model, &err);
     CHECK(st == R2GEN_OK, "loading the random model: %s", err.message);
     return st == R2GEN_OK ? 0 : -1;
 }

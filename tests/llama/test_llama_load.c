@@ -49,7 +49,7 @@ static void expect_failure(const file_bytes *patched, const char *what, r2gen_st
     r2gen_status st = gguf_open_memory(patched->data, patched->size, &gf, &err);
     CHECK(st == R2GEN_OK, "%s: the GGUF itself should stay valid: %s", what, err.message);
     if (st != R2GEN_OK) return;
-    st = llama_load(gf, &m, &err);
+    st = llama_load(gf, 1, &m, &err);
     printf("%s: %s\n", what, err.message);
     CHECK(st == want && !m, "%s: status %d, expected %d", what, (int)st, (int)want);
     CHECK(strstr(err.message, expect) != NULL, "%s: message '%s' does not name '%s'", what,
@@ -82,7 +82,7 @@ int main(void)
     llama_model *m = NULL;
     error err = {0};
     CHECK(gguf_open_memory(copy.data, copy.size, &gf, &err) == R2GEN_OK &&
-              llama_load(gf, &m, &err) == R2GEN_OK,
+              llama_load(gf, 1, &m, &err) == R2GEN_OK,
           "the unpatched file: %s", err.message);
     llama_free(m);
     if (gf) gguf_close(gf);

@@ -14,7 +14,7 @@ int tiny_open(const char *type, tiny_model *out)
     out->file = NULL;
     out->model = NULL;
     if (gguf_open(path, &out->file, &err) != R2GEN_OK ||
-        llama_load(out->file, &out->model, &err) != R2GEN_OK) {
+        llama_load(out->file, 1, &out->model, &err) != R2GEN_OK) {
         fprintf(stderr, "%s: %s\n", path, err.message);
         tiny_close(out);
         return -1;

@@ -201,7 +201,7 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
           tensor_type_name(type), (long long)n_in, packed_bytes, expect_packed ? "some" : "none");
     void *memory = NULL;
     if (packed_bytes > 0 && posix_memalign(&memory, 64, packed_bytes) == 0)
-        projection_pack(&p, memory);
+        projection_pack(&p, memory, 2);
     double worst_ratio = 0.0;
     for (size_t mi = 0; mi < sizeof row_counts / sizeof row_counts[0]; mi++)
         for (int n_threads = 1; n_threads <= 2; n_threads++) {
