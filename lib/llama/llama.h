@@ -40,7 +40,8 @@ r2gen_status llama_embed_tokens(const llama_model *m, const int32_t *ids, size_t
 typedef enum kv_type { KV_F32, KV_F16 } kv_type;
 
 /* KV cache + scratch for one generation; owned by one context, reused across generations.
- * Everything is allocated at creation; prefill and decode allocate nothing.
+ * The cache and the activations are allocated at creation; prefill and decode allocate only the
+ * quantised copy of each product's input rows (n_rows * n_in * 5/4 bytes, freed at once).
  *
  * Session memory in bytes, with P = max_positions, R = max_rows, B = max(P, R),
  * C = min(P, LLAMA_PREFILL_CHUNK), e = 4 (KV_F32) or 2 (KV_F16), q = n_heads * head_dim,

@@ -54,6 +54,7 @@ static float *tile_output(const projection *p, int64_t t, float *const *y, size_
 r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,
                                 float *const *y, error *err)
 {
+    if (m == 0) return R2GEN_OK;
     if (!p->packed) {
         r2gen_status status = R2GEN_OK;
         for (int i = 0; status == R2GEN_OK && i < p->n_parts; i++)
