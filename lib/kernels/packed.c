@@ -53,7 +53,8 @@ void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile)
     size_t row_bytes = tensor_row_bytes(layout->type, layout->n_in);
     uint8_t *quants = tile;
     uint16_t *scales = (uint16_t *)(quants + (size_t)n_blocks * block_bytes);
-    memset(tile, 0, layout->tile_bytes);
+    uint8_t *padding = (uint8_t *)(scales + (size_t)n_blocks * PACKED_TILE_ROWS);
+    memset(padding, 0, (size_t)(quants + layout->tile_bytes - padding));
     for (int i = 0; i < PACKED_TILE_ROWS; i++) {
         const char *row = (const char *)rows + (size_t)i * row_bytes;
         for (int64_t b = 0; b < n_blocks; b++) {
