@@ -116,15 +116,18 @@ def test_mutated_checkpoint_pickles(tmp_path):
     print(f"checkpoint pickles: {ITERATIONS} executions")
 
 
-def test_mutated_checkpoint_archives(tmp_path):
-    """The whole .pth file mutated: the zip layer (directory, headers, storage entries)."""
-    rng = random.Random(SEED + 1)
-    original = CHECKPOINT.read_bytes()
-    path = tmp_path / "mutated.pth"
+def fuzz_whole_file(path, original, rng, reader, what):
+    """ITERATIONS mutations of a whole file's bytes, each read back and refused cleanly."""
     for i in range(ITERATIONS):
         path.write_bytes(mutate(original, rng))
-        check_refused_cleanly(str(path), conv.load_torch_state_dict, f"archive mutation {i}")
-    print(f"checkpoint archives: {ITERATIONS} executions")
+        check_refused_cleanly(str(path), reader, f"{what} mutation {i}")
+    print(f"{what}: {ITERATIONS} executions")
+
+
+def test_mutated_checkpoint_archives(tmp_path):
+    """The whole .pth file mutated: the zip layer (directory, headers, storage entries)."""
+    fuzz_whole_file(tmp_path / "mutated.pth", CHECKPOINT.read_bytes(), random.Random(SEED + 1),
+                    conv.load_torch_state_dict, "checkpoint archive")
 
 
 # Pickles that try to run code: each global is resolved by name alone, so the unpickler must
@@ -205,13 +208,8 @@ def mutate_header(header, rng):
 
 
 def test_mutated_safetensors_bytes(tmp_path):
-    rng = random.Random(SEED + 2)
-    original = pack_safetensors(*small_safetensors())
-    path = tmp_path / "mutated.safetensors"
-    for i in range(ITERATIONS):
-        path.write_bytes(mutate(original, rng))
-        check_refused_cleanly(str(path), conv.read_safetensors, f"safetensors byte mutation {i}")
-    print(f"safetensors bytes: {ITERATIONS} executions")
+    fuzz_whole_file(tmp_path / "mutated.safetensors", pack_safetensors(*small_safetensors()),
+                    random.Random(SEED + 2), conv.read_safetensors, "safetensors byte")
 
 
 def test_mutated_safetensors_headers(tmp_path):
