@@ -182,27 +182,71 @@ static const float *entry(const kv_cache *c, const void *pool, int layer, int kv
     return row;
 }
 
-/* fp16 keys go straight into the f16 dot kernel (a weight row against a float row), without a
- * conversion pass. */
-SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n,
-                                 const float *q, int kv_head, float scale, float *scores)
+/* Positions every row of the step shares: the prefix, slots 0 .. prefix_len - 1. */
+static int shared_positions(const kv_cache *c, int n_ctx)
 {
-    for (int j = 0; j < n; j++) {
-        size_t at = entry_offset(c, layer, kv_head, slots[j]);
-        if (c->type == KV_F32)
-            scores[j] = dot_f32(q, (const float *)c->keys + at, c->head_dim);
-        else
-            c->f16->dot(c->head_dim, (const uint16_t *)c->keys + at, q, 0, 1, &scores[j]);
-        scores[j] *= scale;
+    return n_ctx < c->prefix_len ? n_ctx : c->prefix_len;
+}
+
+/* dots[r] = dot(q row r, key of kv_head at slot) for r < n_rows <= KERNEL_MAX_ROWS; fp16 keys go
+ * straight into the f16 dot kernel (a weight row against float rows), without a conversion pass. */
+static inline __attribute__((always_inline)) void
+key_dots(const kv_cache *c, int layer, int kv_head, int32_t slot, const float *q, size_t q_stride,
+         int n_rows, float *dots)
+{
+    size_t at = entry_offset(c, layer, kv_head, slot);
+    if (c->type == KV_F32) {
+        for (int r = 0; r < n_rows; r++)
+            dots[r] = dot_f32(q + (size_t)r * q_stride, (const float *)c->keys + at, c->head_dim);
+    } else {
+        c->f16->dot(c->head_dim, (const uint16_t *)c->keys + at, q, q_stride * sizeof(float), n_rows,
+                    dots);
     }
 }
 
-SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n,
-                                     const float *p, int kv_head, float *out, float *row)
+SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q,
+                                 size_t q_stride, int n_rows, int n_ctx, float scale, float *scores,
+                                 size_t scores_stride)
 {
-    memset(out, 0, (size_t)c->head_dim * sizeof(float));
-    for (int j = 0; j < n; j++) {
-        const float *value = entry(c, c->values, layer, kv_head, slots[j], row);
-        for (int i = 0; i < c->head_dim; i++) out[i] += p[j] * value[i];
+    int shared = shared_positions(c, n_ctx);
+    float dots[KERNEL_MAX_ROWS];
+    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS) {
+        int rows = n_rows - r0 < KERNEL_MAX_ROWS ? n_rows - r0 : KERNEL_MAX_ROWS;
+        for (int j = 0; j < shared; j++) {
+            key_dots(c, layer, kv_head, j, q + (size_t)r0 * q_stride, q_stride, rows, dots);
+            for (int r = 0; r < rows; r++) scores[(size_t)(r0 + r) * scores_stride + j] = scale * dots[r];
+        }
+    }
+    for (int r = 0; r < n_rows; r++) {
+        const int32_t *chain = kv_cache_chain(c, r);
+        for (int j = shared; j < n_ctx; j++) {
+            key_dots(c, layer, kv_head, chain[j], q + (size_t)r * q_stride, q_stride, 1, dots);
+            scores[(size_t)r * scores_stride + j] = scale * dots[0];
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void add_scaled(float *out, float p, const float *value,
+                                                             int n)
+{
+    for (int i = 0; i < n; i++) out[i] += p * value[i];
+}
+
+SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p,
+                                     size_t p_stride, int n_rows, int n_ctx, float *out,
+                                     size_t out_stride, float *row)
+{
+    int hd = c->head_dim, shared = shared_positions(c, n_ctx);
+    for (int r = 0; r < n_rows; r++) memset(out + (size_t)r * out_stride, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j < shared; j++) {
+        const float *value = entry(c, c->values, layer, kv_head, j, row);
+        for (int r = 0; r < n_rows; r++)
+            add_scaled(out + (size_t)r * out_stride, p[(size_t)r * p_stride + j], value, hd);
+    }
+    for (int r = 0; r < n_rows; r++) {
+        const int32_t *chain = kv_cache_chain(c, r);
+        for (int j = shared; j < n_ctx; j++)
+            add_scaled(out + (size_t)r * out_stride, p[(size_t)r * p_stride + j],
+                       entry(c, c->values, layer, kv_head, chain[j], row), hd);
     }
 }

@@ -57,12 +57,15 @@ const int32_t *kv_cache_chain(const kv_cache *c, int r);
 /* Writes one position's keys and values (kv_dim floats each) into a slot. */
 void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const float *v);
 
-/* scores[j] = scale * dot(q[0..head_dim), key of kv_head at slots[j]) for j < n. */
-void kv_cache_scores(const kv_cache *c, int layer, const int32_t *slots, int n, const float *q,
-                     int kv_head, float scale, float *scores);
-/* out[0..head_dim) = sum_j p[j] * value of kv_head at slots[j]; `row` is head_dim floats of
- * scratch for fp16 entries. */
-void kv_cache_mix_values(const kv_cache *c, int layer, const int32_t *slots, int n, const float *p,
-                         int kv_head, float *out, float *row);
+/* The attention of one kv head for every row of the step in progress (after kv_cache_begin_step),
+ * row r seeing the n_ctx slots of its chain. The prefix, shared by every row, is read once for
+ * all of them.
+ * scores[r * scores_stride + j] = scale * dot(q + r * q_stride, key of the chain's j-th slot). */
+void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q, size_t q_stride,
+                     int n_rows, int n_ctx, float scale, float *scores, size_t scores_stride);
+/* out + r * out_stride = sum_j p[r * p_stride + j] * value of the chain's j-th slot (head_dim
+ * floats per row); `row` is head_dim floats of scratch for fp16 entries. */
+void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p, size_t p_stride,
+                         int n_rows, int n_ctx, float *out, size_t out_stride, float *row);
 
 #endif

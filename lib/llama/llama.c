@@ -44,7 +44,7 @@ struct llama_session {
     float *k, *v;                /* [B][n_kv_heads * head_dim] */
     float *gate, *up;            /* [B][n_ff] */
     float *scores;               /* [n_heads * max(C, R)][P] attention weights */
-    float *kv_row;               /* [R * n_heads][head_dim] fp16 cache entries as floats */
+    float *kv_row;               /* [n_heads][head_dim] fp16 cache entries as floats */
 };
 
 /* ---- loading ---- */
@@ -292,7 +292,7 @@ static size_t layout_arena(const llama_config *c, int max_rows, int max_position
         {&s->gate, rows * c->n_ff},
         {&s->up, rows * c->n_ff},
         {&s->scores, score_rows * max_positions},
-        {&s->kv_row, (size_t)max_rows * c->n_heads * c->head_dim},
+        {&s->kv_row, (size_t)c->n_heads * c->head_dim},
     };
     size_t at = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -435,24 +435,22 @@ static void attention_prefill(llama_session *s, const compute *cpu, int n)
 }
 
 /* One query per row and head against the row's history in the cache (prefix + its beam chain).
- * Pairs go head by head, the rows of a head together, so the rows' shared prefix of that head's
- * keys and values is read from memory once and then from cache. */
+ * The heads are the parallel loop and each takes all the rows, so the keys and values of the
+ * rows' shared prefix are read and converted once per head. */
 static void attention_decode(llama_session *s, const compute *cpu, int layer, int n_rows, int n_ctx)
 {
     const llama_config *c = &s->model->config;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, n_heads = c->n_heads;
+    size_t row_stride = (size_t)n_heads * hd, scores_stride = (size_t)n_heads * s->max_positions;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
-    for (int head_row = 0; head_row < n_heads * n_rows; head_row++) {
-        int h = head_row / n_rows, r = head_row % n_rows;
-        size_t pair = (size_t)r * n_heads + h;
-        float *scores = s->scores + pair * s->max_positions;
-        float *kv_row = s->kv_row + pair * hd;
-        const int32_t *chain = kv_cache_chain(&s->cache, r);
-        kv_cache_scores(&s->cache, layer, chain, n_ctx, s->q + pair * hd, h / group, scale, scores);
-        softmax(scores, n_ctx);
-        kv_cache_mix_values(&s->cache, layer, chain, n_ctx, scores, h / group, s->att + pair * hd,
-                            kv_row);
+    for (int h = 0; h < n_heads; h++) {
+        float *scores = s->scores + (size_t)h * s->max_positions;
+        kv_cache_scores(&s->cache, layer, h / group, s->q + (size_t)h * hd, row_stride, n_rows, n_ctx,
+                        scale, scores, scores_stride);
+        for (int r = 0; r < n_rows; r++) softmax(scores + r * scores_stride, n_ctx);
+        kv_cache_mix_values(&s->cache, layer, h / group, scores, scores_stride, n_rows, n_ctx,
+                            s->att + (size_t)h * hd, row_stride, s->kv_row + (size_t)h * hd);
     }
 }
 
