@@ -4,12 +4,14 @@
 
 #include <string.h>
 
+#include "packed_kernels.h"
 #include "quant.h"
 
 int packed_supported(tensor_type type, int64_t n_in)
 {
-    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0) && n_in > 0 && n_in % QK8_0 == 0 &&
-           kernels_select()->path == KERNEL_AVX512;
+    kernel_path path = kernels_select()->path;
+    return n_in > 0 && n_in % QK8_0 == 0 &&
+           ((type == TENSOR_Q4_0 && path >= KERNEL_AVX2) || (type == TENSOR_Q8_0 && path == KERNEL_AVX512));
 }
 
 /* Bytes of one block's quants for the 16 rows of a tile. */
@@ -22,7 +24,7 @@ packed_layout packed_layout_of(tensor_type type, int64_t n_in)
 {
     size_t n_blocks = (size_t)(n_in / QK8_0);
     size_t bytes = n_blocks * (tile_block_quant_bytes(type) + PACKED_TILE_ROWS * sizeof(uint16_t));
-    packed_layout layout = {type, n_in, (bytes + 63) / 64 * 64};
+    packed_layout layout = {type, n_in, (bytes + 63) / 64 * 64, kernels_select()->path};
     return layout;
 }
 
@@ -71,4 +73,33 @@ void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile)
 size_t packed_act_row_bytes(const packed_layout *layout)
 {
     return (size_t)(layout->n_in / QK8_0) * sizeof(block_q8_offset);
+}
+
+void packed_quantize_act(const packed_layout *layout, const float *x, void *act)
+{
+    if (layout->path == KERNEL_AVX512)
+        packed_quantize_act_avx512(layout, x, act);
+    else
+        packed_quantize_act_avx2(layout, x, act);
+}
+
+void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
+                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+{
+    if (layout->path == KERNEL_AVX512)
+        packed_tile_product_avx512(layout, tile, act, act_stride, n_rows, y, y_stride);
+    else
+        packed_tile_product_avx2(layout, tile, act, act_stride, n_rows, y, y_stride);
+}
+
+void packed_passes(const packed_layout *layout, const void *tile, const void *act, size_t act_stride,
+                   int64_t n_rows, float *y, size_t y_stride, int max_rows, packed_pass_fn *pass)
+{
+    int64_t n_passes = (n_rows + max_rows - 1) / max_rows;
+    for (int64_t r0 = 0, i = 0; i < n_passes; i++) {
+        int64_t r1 = n_rows * (i + 1) / n_passes;
+        pass(layout, tile, (const char *)act + r0 * act_stride, act_stride, (int)(r1 - r0),
+             y + r0 * y_stride, y_stride);
+        r0 = r1;
+    }
 }

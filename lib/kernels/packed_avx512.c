@@ -2,7 +2,7 @@
  * reached only through packed_supported(), which checks the CPU. */
 #include <immintrin.h>
 
-#include "packed.h"
+#include "packed_kernels.h"
 #include "quant.h"
 
 /* Blocks ahead that the weight stream is prefetched into L2 (8 KiB of q4_0, 16 KiB of q8_0).
@@ -16,7 +16,7 @@ static int weight_offset(tensor_type type) { return type == TENSOR_Q4_0 ? 8 : 12
 
 /* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (as quantize_act_q8_0
  * and its siblings do), and the offset term for these weights. */
-void packed_quantize_act(const packed_layout *layout, const float *x, void *act)
+void packed_quantize_act_avx512(const packed_layout *layout, const float *x, void *act)
 {
     block_q8_offset *blocks = act;
     const int offset = weight_offset(layout->type);
@@ -113,16 +113,8 @@ static void tile_pass(const packed_layout *layout, const uint8_t *tile, const ch
     }
 }
 
-/* The rows go in passes of near-equal size (81 rows: 11 passes of 7 or 8), so no pass pays a
- * whole block unpacking for a row or two. */
-void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
-                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+void packed_tile_product_avx512(const packed_layout *layout, const void *tile, const void *act,
+                                size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
 {
-    int64_t n_passes = (n_rows + PACKED_ROWS_PER_PASS - 1) / PACKED_ROWS_PER_PASS;
-    for (int64_t r0 = 0, pass = 0; pass < n_passes; pass++) {
-        int64_t r1 = n_rows * (pass + 1) / n_passes;
-        tile_pass(layout, tile, (const char *)act + r0 * act_stride, act_stride, (int)(r1 - r0),
-                  y + r0 * y_stride, y_stride);
-        r0 = r1;
-    }
+    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, PACKED_ROWS_PER_PASS, tile_pass);
 }

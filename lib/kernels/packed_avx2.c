@@ -1,0 +1,122 @@
+/* The packed-layout kernels (see packed.h) for q4_0 on AVX2 + FMA + F16C CPUs without AVX-512
+ * VNNI: compiled with those flags and reached only through packed_supported().
+ *
+ * A 256-bit register holds half of a 64-byte slice: four quants of each of 8 rows. Without dpbusd
+ * the products go through maddubs (u8 * s8, adjacent pairs summed into int16): the eight
+ * registers of a block are summed in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480, no overflow), and
+ * one madd with ones widens each row's pairs to its int32 block sum. The 16 ymm registers hold the
+ * 8 weight registers of one half-tile and up to 4 activation rows, so a tile is done in two
+ * halves (the second reads the tile from L2). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "packed_kernels.h"
+#include "quant.h"
+
+#define ROWS_PER_PASS 4
+
+/* Blocks ahead that the weight stream is prefetched into L2 (as the AVX-512 kernel). */
+#define PREFETCH_BLOCKS 32
+
+/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even, offset_sum = -8 sum(qs)
+ * (the same rule as the AVX-512 kernel). */
+void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void *act)
+{
+    block_q8_offset *blocks = act;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float d = _mm_cvtss_f32(m4) / 127.0f;
+        __m256 inv = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+        /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute undoes it */
+        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)blocks[b].qs, bytes);
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+        blocks[b].d = d;
+        blocks[b].offset_sum = -8 * _mm_cvtsi128_si32(s4);
+    }
+}
+
+/* The 8 weight registers of block b for rows 8 * half .. 8 * half + 7: register j pairs with
+ * activation quants 4j..4j+3. */
+static inline __attribute__((always_inline)) void
+half_block_weights(const uint8_t *quants, int64_t b, int half, __m256i wq[8])
+{
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; j++) {
+        __m256i both = _mm256_load_si256((const __m256i *)(quants + 256 * b + 64 * j + 32 * half));
+        wq[j] = _mm256_and_si256(both, nibble);
+        wq[j + 4] = _mm256_and_si256(_mm256_srli_epi16(both, 4), nibble);
+    }
+}
+
+static inline __m256i broadcast_four(const int8_t *qs)
+{
+    int32_t word;
+    memcpy(&word, qs, sizeof word);
+    return _mm256_set1_epi32(word);
+}
+
+/* n_rows (a compile-time constant after inlining) activation rows against half of one tile. */
+static inline __attribute__((always_inline)) void
+half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const char *act,
+               size_t act_stride, int n_rows, float *y, size_t y_stride)
+{
+    const int64_t n_blocks = layout->n_in / QK8_0;
+    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * 256);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[ROWS_PER_PASS];
+    for (int r = 0; r < n_rows; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; b++) {
+        if (half == 0) {
+            /* (near the end this reaches past the tile's quants: prefetches never fault) */
+            const char *ahead = (const char *)tile + (b + PREFETCH_BLOCKS) * 256;
+            for (int line = 0; line < 256; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
+        }
+        __m256i wq[8];
+        half_block_weights(tile, b, half, wq);
+        __m256 d_w = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(scales + 16 * b + 8 * half)));
+        for (int r = 0; r < n_rows; r++) {
+            const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+            __m256i pairs = _mm256_maddubs_epi16(wq[0], broadcast_four(a->qs));
+            for (int j = 1; j < 8; j++)
+                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
+            __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(d_w, _mm256_set1_ps(a->d)),
+                                     acc[r]);
+        }
+    }
+    for (int r = 0; r < n_rows; r++) _mm256_storeu_ps(y + r * y_stride + 8 * half, acc[r]);
+}
+
+static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
+                      size_t act_stride, int n_rows, float *y, size_t y_stride)
+{
+    for (int half = 0; half < 2; half++) {
+        switch (n_rows) {
+        case 1: half_tile_rows(layout, tile, half, act, act_stride, 1, y, y_stride); break;
+        case 2: half_tile_rows(layout, tile, half, act, act_stride, 2, y, y_stride); break;
+        case 3: half_tile_rows(layout, tile, half, act, act_stride, 3, y, y_stride); break;
+        default: half_tile_rows(layout, tile, half, act, act_stride, ROWS_PER_PASS, y, y_stride); break;
+        }
+    }
+}
+
+void packed_tile_product_avx2(const packed_layout *layout, const void *tile, const void *act,
+                              size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+{
+    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, ROWS_PER_PASS, tile_pass);
+}
