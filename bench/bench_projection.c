@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         pack(&l->down, 1, &l->weights[6]);
     }
     printf("%s, %d layers (%.2f GB), %d threads, %s\n", tensor_type_name(type), n_layers, 1e-9 * bytes,
-           n_threads, layers[0].qkv.packed ? "packed" : "unpacked (this CPU lacks AVX-512 VNNI)");
+           n_threads, layers[0].qkv.packed ? "packed" : "unpacked (no packed kernels for this type on this CPU)");
     printf("%4s %10s %8s %10s %12s\n", "m", "ms/pass", "GB/s", "GFLOP/s", "read GB/s");
     compute cpu = {.n_threads = n_threads, .backend = GEMM_ONEDNN};
     for (size_t r = 0; r < sizeof row_counts / sizeof row_counts[0]; r++) {

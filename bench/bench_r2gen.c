@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/gguf.h"
+#include "kernels/quant.h"
 #include "llama/llama.h"
 #include "r2gen.h"
 #include "vision/swin.h"
@@ -286,11 +287,13 @@ int main(int argc, char **argv)
             "two-view report  %8.2f s (3 beams, 100 new tokens)\n",
             bandwidth, floor_ms, l.weights_bytes / 1e9, l.load_s, swin, l.prefill_tok_s,
             l.decode_step_ms_1, l.decode_step_ms_3, e2e);
-    printf("{\"llm_gguf\": \"%s\", \"weights_bytes\": %zu, \"bandwidth_gb_s\": %.2f, "
+    printf("{\"vision_gguf\": \"%s\", \"llm_gguf\": \"%s\", \"kernels\": \"%s\", "
+           "\"weights_bytes\": %zu, \"bandwidth_gb_s\": %.2f, "
            "\"floor_step_ms\": %.2f, \"llm_load_s\": %.2f, \"swin_ms\": %.1f, \"prefill_tok_s\": %.2f, "
            "\"decode_step_ms_1\": %.1f, \"decode_step_ms_3\": %.1f, \"e2e_s\": %.2f, "
            "\"peak_rss_mb\": %.0f, \"threads\": %d}\n",
-           s.llm_path, l.weights_bytes, bandwidth, floor_ms, l.load_s, swin, l.prefill_tok_s,
-           l.decode_step_ms_1, l.decode_step_ms_3, e2e, usage.ru_maxrss / 1024.0, s.threads);
+           s.vision_path, s.llm_path, kernels_select()->name, l.weights_bytes, bandwidth, floor_ms,
+           l.load_s, swin, l.prefill_tok_s, l.decode_step_ms_1, l.decode_step_ms_3, e2e,
+           usage.ru_maxrss / 1024.0, s.threads);
     return 0;
 }
