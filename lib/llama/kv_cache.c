@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/tensor.h"
+#include "kernels/attention.h"
 #include "kernels/quant.h"
 #include "ops/ops.h"
 
@@ -36,7 +37,7 @@ r2gen_status kv_cache_init(kv_cache *c, int n_layers, int kv_dim, int head_dim, 
 {
     memset(c, 0, sizeof *c);
     c->type = type;
-    c->f16 = kernels_for_type(kernels_select(), TENSOR_F16);
+    c->attend = attention_kernels_select();
     c->n_layers = n_layers;
     c->kv_dim = kv_dim;
     c->head_dim = head_dim;
@@ -172,81 +173,70 @@ static inline __attribute__((always_inline)) float dot_f32(const float *a, const
     return sum;
 }
 
-/* head_dim floats of a cached entry: a direct pointer for f32, converted into `row` for f16. */
-static const float *entry(const kv_cache *c, const void *pool, int layer, int kv_head, int32_t slot,
-                          float *row)
-{
-    size_t at = entry_offset(c, layer, kv_head, slot);
-    if (c->type == KV_F32) return (const float *)pool + at;
-    c->f16->to_float((const uint16_t *)pool + at, row, c->head_dim);
-    return row;
-}
-
 /* Positions every row of the step shares: the prefix, slots 0 .. prefix_len - 1. */
 static int shared_positions(const kv_cache *c, int n_ctx)
 {
     return n_ctx < c->prefix_len ? n_ctx : c->prefix_len;
 }
 
-/* dots[r] = dot(q row r, key of kv_head at slot) for r < n_rows <= KERNEL_MAX_ROWS; fp16 keys go
- * straight into the f16 dot kernel (a weight row against float rows), without a conversion pass. */
-static inline __attribute__((always_inline)) void
-key_dots(const kv_cache *c, int layer, int kv_head, int32_t slot, const float *q, size_t q_stride,
-         int n_rows, float *dots)
-{
-    size_t at = entry_offset(c, layer, kv_head, slot);
-    if (c->type == KV_F32) {
-        for (int r = 0; r < n_rows; r++)
-            dots[r] = dot_f32(q + (size_t)r * q_stride, (const float *)c->keys + at, c->head_dim);
-    } else {
-        c->f16->dot(c->head_dim, (const uint16_t *)c->keys + at, q, q_stride * sizeof(float), n_rows,
-                    dots);
-    }
-}
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* fp16 entries go to the attention kernels in two kinds of call: the shared prefix for up to
+ * KERNEL_MAX_ROWS rows at once (each entry read and converted once for all of them), then each
+ * row's own part of its chain. f32 entries (the exact mode) are read in place. */
 
 SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q,
                                  size_t q_stride, int n_rows, int n_ctx, float scale, float *scores,
                                  size_t scores_stride)
 {
-    int shared = shared_positions(c, n_ctx);
-    float dots[KERNEL_MAX_ROWS];
-    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS) {
-        int rows = n_rows - r0 < KERNEL_MAX_ROWS ? n_rows - r0 : KERNEL_MAX_ROWS;
-        for (int j = 0; j < shared; j++) {
-            key_dots(c, layer, kv_head, j, q + (size_t)r0 * q_stride, q_stride, rows, dots);
-            for (int r = 0; r < rows; r++) scores[(size_t)(r0 + r) * scores_stride + j] = scale * dots[r];
+    int hd = c->head_dim, shared = shared_positions(c, n_ctx);
+    size_t head = entry_offset(c, layer, kv_head, 0);
+    if (c->type == KV_F32) {
+        for (int r = 0; r < n_rows; r++) {
+            const int32_t *chain = kv_cache_chain(c, r);
+            for (int j = 0; j < n_ctx; j++)
+                scores[(size_t)r * scores_stride + j] =
+                    scale * dot_f32(q + (size_t)r * q_stride,
+                                    (const float *)c->keys + head + (size_t)chain[j] * hd, hd);
         }
+        return;
     }
-    for (int r = 0; r < n_rows; r++) {
-        const int32_t *chain = kv_cache_chain(c, r);
-        for (int j = shared; j < n_ctx; j++) {
-            key_dots(c, layer, kv_head, chain[j], q + (size_t)r * q_stride, q_stride, 1, dots);
-            scores[(size_t)r * scores_stride + j] = scale * dots[0];
-        }
-    }
-}
-
-static inline __attribute__((always_inline)) void add_scaled(float *out, float p, const float *value,
-                                                             int n)
-{
-    for (int i = 0; i < n; i++) out[i] += p * value[i];
+    const uint16_t *keys = (const uint16_t *)c->keys + head;
+    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS)
+        c->attend->scores_f16(keys, hd, kv_cache_chain(c, r0), shared, q + (size_t)r0 * q_stride,
+                              q_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0), scale,
+                              scores + (size_t)r0 * scores_stride, scores_stride);
+    for (int r = 0; r < n_rows; r++)
+        c->attend->scores_f16(keys, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
+                              q + (size_t)r * q_stride, q_stride, 1, scale,
+                              scores + (size_t)r * scores_stride + shared, scores_stride);
 }
 
 SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p,
                                      size_t p_stride, int n_rows, int n_ctx, float *out,
-                                     size_t out_stride, float *row)
+                                     size_t out_stride)
 {
     int hd = c->head_dim, shared = shared_positions(c, n_ctx);
+    size_t head = entry_offset(c, layer, kv_head, 0);
     for (int r = 0; r < n_rows; r++) memset(out + (size_t)r * out_stride, 0, (size_t)hd * sizeof(float));
-    for (int j = 0; j < shared; j++) {
-        const float *value = entry(c, c->values, layer, kv_head, j, row);
-        for (int r = 0; r < n_rows; r++)
-            add_scaled(out + (size_t)r * out_stride, p[(size_t)r * p_stride + j], value, hd);
+    if (c->type == KV_F32) {
+        for (int r = 0; r < n_rows; r++) {
+            const int32_t *chain = kv_cache_chain(c, r);
+            float *out_r = out + (size_t)r * out_stride;
+            for (int j = 0; j < n_ctx; j++) {
+                const float *value = (const float *)c->values + head + (size_t)chain[j] * hd;
+                for (int i = 0; i < hd; i++) out_r[i] += p[(size_t)r * p_stride + j] * value[i];
+            }
+        }
+        return;
     }
-    for (int r = 0; r < n_rows; r++) {
-        const int32_t *chain = kv_cache_chain(c, r);
-        for (int j = shared; j < n_ctx; j++)
-            add_scaled(out + (size_t)r * out_stride, p[(size_t)r * p_stride + j],
-                       entry(c, c->values, layer, kv_head, chain[j], row), hd);
-    }
+    const uint16_t *values = (const uint16_t *)c->values + head;
+    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS)
+        c->attend->mix_f16(values, hd, kv_cache_chain(c, r0), shared, p + (size_t)r0 * p_stride,
+                           p_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0),
+                           out + (size_t)r0 * out_stride, out_stride);
+    for (int r = 0; r < n_rows; r++)
+        c->attend->mix_f16(values, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
+                           p + (size_t)r * p_stride + shared, p_stride, 1, out + (size_t)r * out_stride,
+                           out_stride);
 }

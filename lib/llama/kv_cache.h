@@ -19,7 +19,7 @@
 
 typedef struct kv_cache {
     kv_type type;
-    const struct type_kernels *f16; /* fp16 -> float conversion for KV_F16, chosen at init */
+    const struct attention_kernels *attend; /* for KV_F16 entries, chosen at init */
     int n_layers, kv_dim, head_dim, max_rows, max_positions;
     int64_t n_slots;  /* 1 + max_rows * (max_positions - 1): the most a prefix of >= 1 needs */
     void *keys;       /* [n_layers][kv_dim / head_dim][n_slots][head_dim] of float or fp16: each
@@ -64,8 +64,8 @@ void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const 
 void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q, size_t q_stride,
                      int n_rows, int n_ctx, float scale, float *scores, size_t scores_stride);
 /* out + r * out_stride = sum_j p[r * p_stride + j] * value of the chain's j-th slot (head_dim
- * floats per row); `row` is head_dim floats of scratch for fp16 entries. */
+ * floats per row). */
 void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p, size_t p_stride,
-                         int n_rows, int n_ctx, float *out, size_t out_stride, float *row);
+                         int n_rows, int n_ctx, float *out, size_t out_stride);
 
 #endif

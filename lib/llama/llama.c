@@ -44,7 +44,6 @@ struct llama_session {
     float *k, *v;                /* [B][n_kv_heads * head_dim] */
     float *gate, *up;            /* [B][n_ff] */
     float *scores;               /* [n_heads * max(C, R)][P] attention weights */
-    float *kv_row;               /* [n_heads][head_dim] fp16 cache entries as floats */
 };
 
 /* ---- loading ---- */
@@ -292,7 +291,6 @@ static size_t layout_arena(const llama_config *c, int max_rows, int max_position
         {&s->gate, rows * c->n_ff},
         {&s->up, rows * c->n_ff},
         {&s->scores, score_rows * max_positions},
-        {&s->kv_row, (size_t)c->n_heads * c->head_dim},
     };
     size_t at = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -460,7 +458,7 @@ static void attention_decode(llama_session *s, const compute *cpu, int layer, in
                         scale, scores, scores_stride);
         for (int r = 0; r < n_rows; r++) softmax(scores + r * scores_stride, n_ctx);
         kv_cache_mix_values(&s->cache, layer, h / group, scores, scores_stride, n_rows, n_ctx,
-                            s->att + (size_t)h * hd, row_stride, s->kv_row + (size_t)h * hd);
+                            s->att + (size_t)h * hd, row_stride);
     }
 }
 

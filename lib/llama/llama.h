@@ -50,7 +50,7 @@ typedef enum kv_type { KV_F32, KV_F16 } kv_type;
  *   history    2 * R * P * 4                              (parent table + per-row slot chains)
  *   rope       P * head_dim * 4                            (cos and sin of every position)
  *   activations B * (2 * n_embd + 2 * q + 2 * kv + 2 * n_ff) * 4 + B * 4 (positions)
- *   attention  n_heads * max(C, R) * P * 4 (scores) + n_heads * head_dim * 4 (f16 value rows)
+ *   attention  n_heads * max(C, R) * P * 4 (scores)
  * llama_session_size() evaluates it; llama_session_bytes() reports what a session holds. */
 #define LLAMA_PREFILL_CHUNK 64
 typedef struct llama_session llama_session;

@@ -162,7 +162,7 @@ static size_t header_formula(const llama_config *c, size_t R, size_t P, size_t e
     size_t q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
     return 2 * c->n_layers * (1 + R * (P - 1)) * kv * e + 2 * R * P * 4 + P * c->head_dim * 4 +
            B * (2 * c->n_embd + 2 * q + 2 * kv + 2 * c->n_ff) * 4 + B * 4 +
-           c->n_heads * (C > R ? C : R) * P * 4 + c->n_heads * c->head_dim * 4;
+           c->n_heads * (C > R ? C : R) * P * 4;
 }
 
 static void check_memory(fixture *f)
