@@ -3,7 +3,8 @@
  *
  * Both keep their sums in registers for a compile-time number of rows: scores take a few keys at
  * a time against every row (each key converted once per 8 values, each query chunk loaded once
- * for the keys), mix_values a band of output columns for every row while it walks the values. */
+ * for the keys), mix_values a band of output columns for every row while it walks a block of
+ * values held in L1. */
 #include <immintrin.h>
 
 #include "attention.h"
@@ -15,19 +16,6 @@ static inline float hsum(__m256 v)
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
-/* Entries ahead that are prefetched: each head's history is a short stream (a few KiB to a few
- * tens of KiB) that the hardware prefetchers barely ramp up on. */
-#define PREFETCH_ENTRIES 8
-
-static inline void prefetch_entry(const uint16_t *entries, int head_dim, const int32_t *slots, int j,
-                                  int n)
-{
-    if (j >= n) return;
-    const char *entry = (const char *)(entries + (size_t)slots[j] * head_dim);
-    for (size_t line = 0; line < (size_t)head_dim * sizeof(uint16_t); line += 64)
-        _mm_prefetch(entry + line, _MM_HINT_T0);
 }
 
 static inline __m256 load_f16x8(const uint16_t *h)
@@ -70,10 +58,8 @@ scores_rows(const uint16_t *keys, int head_dim, const int32_t *slots, int n, con
 {
     const int KEYS = ROWS <= 2 ? 4 : 2;
     int j = 0;
-    for (; j + KEYS <= n; j += KEYS) {
-        for (int k = 0; k < KEYS; k++) prefetch_entry(keys, head_dim, slots, j + PREFETCH_ENTRIES + k, n);
+    for (; j + KEYS <= n; j += KEYS)
         score_keys(keys, head_dim, slots + j, q, q_stride, ROWS, KEYS, scale, scores + j, scores_stride);
-    }
     for (; j < n; j++)
         score_keys(keys, head_dim, slots + j, q, q_stride, ROWS, 1, scale, scores + j, scores_stride);
 }
@@ -97,7 +83,8 @@ mix_band(const uint16_t *values, int head_dim, const int32_t *slots, int j0, int
 {
     __m256 acc[4][4];
     for (int r = 0; r < ROWS; r++)
-        for (int b = 0; b < BANDS; b++) acc[r][b] = _mm256_loadu_ps(out + (size_t)r * out_stride + d0 + 8 * b);
+        for (int b = 0; b < BANDS; b++)
+            acc[r][b] = _mm256_loadu_ps(out + (size_t)r * out_stride + d0 + 8 * b);
     for (int j = j0; j < j1; j++) {
         const uint16_t *value = values + (size_t)slots[j] * head_dim + d0;
         __m256 vv[4];
@@ -108,7 +95,8 @@ mix_band(const uint16_t *values, int head_dim, const int32_t *slots, int j0, int
         }
     }
     for (int r = 0; r < ROWS; r++)
-        for (int b = 0; b < BANDS; b++) _mm256_storeu_ps(out + (size_t)r * out_stride + d0 + 8 * b, acc[r][b]);
+        for (int b = 0; b < BANDS; b++)
+            _mm256_storeu_ps(out + (size_t)r * out_stride + d0 + 8 * b, acc[r][b]);
 }
 
 /* Values go in blocks of MIX_BLOCK (4 KiB of fp16 at head_dim 128), each block read from memory
@@ -123,16 +111,15 @@ mix_rows(const uint16_t *values, int head_dim, const int32_t *slots, int n, cons
     const int BANDS = ROWS <= 2 ? 4 : 2;
     for (int j0 = 0; j0 < n; j0 += MIX_BLOCK) {
         int j1 = j0 + MIX_BLOCK < n ? j0 + MIX_BLOCK : n, d = 0;
-        for (int j = j1; j < j1 + MIX_BLOCK; j++) prefetch_entry(values, head_dim, slots, j, n);
         for (; d + 8 * BANDS <= head_dim; d += 8 * BANDS)
             mix_band(values, head_dim, slots, j0, j1, p, p_stride, ROWS, BANDS, d, out, out_stride);
         for (; d + 8 <= head_dim; d += 8)
             mix_band(values, head_dim, slots, j0, j1, p, p_stride, ROWS, 1, d, out, out_stride);
         for (; d < head_dim; d++)
-            for (int j = j0; j < j1; j++)
-                for (int r = 0; r < ROWS; r++)
-                    out[(size_t)r * out_stride + d] += p[(size_t)r * p_stride + j] *
-                                                       fp16_to_f32(values[(size_t)slots[j] * head_dim + d]);
+            for (int j = j0; j < j1; j++) {
+                float v = fp16_to_f32(values[(size_t)slots[j] * head_dim + d]);
+                for (int r = 0; r < ROWS; r++) out[(size_t)r * out_stride + d] += p[(size_t)r * p_stride + j] * v;
+            }
     }
 }
 

@@ -38,7 +38,8 @@ void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void 
         __m256i q[4];
         for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
         /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute undoes it */
-        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        __m256i bytes =
+            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)blocks[b].qs, bytes);
         __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
@@ -93,8 +94,10 @@ half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const
             const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
             __m256i pairs = _mm256_maddubs_epi16(wq[0], broadcast_four(a->qs));
             for (int j = 1; j < 8; j++)
-                pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
-            __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
+                pairs = _mm256_add_epi16(pairs,
+                                         _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
+            __m256i sums =
+                _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(d_w, _mm256_set1_ps(a->d)),
                                      acc[r]);
         }

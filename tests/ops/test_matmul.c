@@ -179,8 +179,9 @@ static void test_gemm_f32(test_rng *rng)
 }
 
 /* A projection of three parts (packed when the rows make whole tiles and the CPU has the packed
- * kernels for the type, otherwise run part by part through matmul) against the same loops, for every row count a pass
- * split can give (1..8 in one pass, 9 and 17 in two and three, a prefill's 81). */
+ * kernels for the type, otherwise run part by part through matmul) against the same loops, for
+ * every row count a pass split can give (1..8 in one pass, 9 and 17 in two and three, a
+ * prefill's 81). */
 static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const int64_t *part_rows,
                             int expect_packed)
 {
