@@ -7,34 +7,39 @@
 
 extern const attention_kernels attention_avx2;
 
-static void scores_f16_ref(const uint16_t *keys, int head_dim, const int32_t *slots, int n,
-                           const float *q, size_t q_stride, int n_rows, float scale, float *scores,
-                           size_t scores_stride)
+static float element(const void *entries, int f16, size_t i)
+{
+    return f16 ? fp16_to_f32(((const uint16_t *)entries)[i]) : ((const float *)entries)[i];
+}
+
+static void scores_ref(const void *keys, int f16, int head_dim, const int32_t *slots, int n,
+                       const float *q, size_t q_stride, int n_rows, float scale, float *scores,
+                       size_t scores_stride)
 {
     for (int j = 0; j < n; j++) {
-        const uint16_t *key = keys + (size_t)slots[j] * head_dim;
+        size_t key = (size_t)slots[j] * head_dim;
         for (int r = 0; r < n_rows; r++) {
             const float *qr = q + (size_t)r * q_stride;
             float sum = 0.0f;
-            for (int d = 0; d < head_dim; d++) sum += fp16_to_f32(key[d]) * qr[d];
+            for (int d = 0; d < head_dim; d++) sum += element(keys, f16, key + d) * qr[d];
             scores[(size_t)r * scores_stride + j] = scale * sum;
         }
     }
 }
 
-static void mix_f16_ref(const uint16_t *values, int head_dim, const int32_t *slots, int n,
-                        const float *p, size_t p_stride, int n_rows, float *out, size_t out_stride)
+static void mix_ref(const void *values, int f16, int head_dim, const int32_t *slots, int n,
+                    const float *p, size_t p_stride, int n_rows, float *out, size_t out_stride)
 {
     for (int j = 0; j < n; j++) {
-        const uint16_t *value = values + (size_t)slots[j] * head_dim;
+        size_t value = (size_t)slots[j] * head_dim;
         for (int r = 0; r < n_rows; r++) {
-            float pj = p[(size_t)r * p_stride + j], *outr = out + (size_t)r * out_stride;
-            for (int d = 0; d < head_dim; d++) outr[d] += pj * fp16_to_f32(value[d]);
+            float pj = p[(size_t)r * p_stride + j], *out_r = out + (size_t)r * out_stride;
+            for (int d = 0; d < head_dim; d++) out_r[d] += pj * element(values, f16, value + d);
         }
     }
 }
 
-static const attention_kernels attention_ref = {scores_f16_ref, mix_f16_ref};
+static const attention_kernels attention_ref = {scores_ref, mix_ref};
 
 const attention_kernels *attention_kernels_select(void)
 {

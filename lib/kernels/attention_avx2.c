@@ -1,10 +1,10 @@
 /* The attention kernels (see attention.h) with AVX2 + FMA + F16C: compiled with those flags and
  * reached only through attention_kernels_select(), which checks the CPU.
  *
- * Both keep their sums in registers for a compile-time number of rows: scores take a few keys at
- * a time against every row (each key converted once per 8 values, each query chunk loaded once
- * for the keys), mix_values a band of output columns for every row while it walks a block of
- * values held in L1. */
+ * Both keep their sums in registers for a compile-time number of rows and entry type: scores take
+ * a few keys at a time against every row (each key loaded once per 8 values, each query chunk
+ * once for the keys), mix a band of output columns for every row while it walks a block of values
+ * held in L1. */
 #include <immintrin.h>
 
 #include "attention.h"
@@ -18,25 +18,32 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-static inline __m256 load_f16x8(const uint16_t *h)
+/* Elements i .. i + 7 (F16, a compile-time constant: fp16, else float) of a cache pool. */
+static inline __attribute__((always_inline)) __m256 load8(const void *entries, size_t i, int F16)
 {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    if (F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)entries + i)));
+    return _mm256_loadu_ps((const float *)entries + i);
+}
+
+static inline __attribute__((always_inline)) float load1(const void *entries, size_t i, int F16)
+{
+    return F16 ? fp16_to_f32(((const uint16_t *)entries)[i]) : ((const float *)entries)[i];
 }
 
 /* KEYS keys (slots[0 .. KEYS)) against ROWS query rows. */
 static inline __attribute__((always_inline)) void
-score_keys(const uint16_t *keys, int head_dim, const int32_t *slots, const float *q,
+score_keys(const void *keys, int F16, int head_dim, const int32_t *slots, const float *q,
            size_t q_stride, int ROWS, int KEYS, float scale, float *scores, size_t scores_stride)
 {
-    const uint16_t *key[4];
+    size_t key[4];
     __m256 acc[4][4];
-    for (int k = 0; k < KEYS; k++) key[k] = keys + (size_t)slots[k] * head_dim;
+    for (int k = 0; k < KEYS; k++) key[k] = (size_t)slots[k] * head_dim;
     for (int r = 0; r < ROWS; r++)
         for (int k = 0; k < KEYS; k++) acc[r][k] = _mm256_setzero_ps();
     int d = 0;
     for (; d + 8 <= head_dim; d += 8) {
         __m256 kv[4];
-        for (int k = 0; k < KEYS; k++) kv[k] = load_f16x8(key[k] + d);
+        for (int k = 0; k < KEYS; k++) kv[k] = load8(keys, key[k] + d, F16);
         for (int r = 0; r < ROWS; r++) {
             __m256 qv = _mm256_loadu_ps(q + (size_t)r * q_stride + d);
             for (int k = 0; k < KEYS; k++) acc[r][k] = _mm256_fmadd_ps(kv[k], qv, acc[r][k]);
@@ -46,49 +53,58 @@ score_keys(const uint16_t *keys, int head_dim, const int32_t *slots, const float
         for (int k = 0; k < KEYS; k++) {
             const float *qr = q + (size_t)r * q_stride;
             float sum = hsum(acc[r][k]);
-            for (int t = d; t < head_dim; t++) sum += fp16_to_f32(key[k][t]) * qr[t];
+            for (int t = d; t < head_dim; t++) sum += load1(keys, key[k] + t, F16) * qr[t];
             scores[(size_t)r * scores_stride + k] = scale * sum;
         }
 }
 
 /* 4 keys at a time for 1-2 rows, 2 for 3-4 (so the sums stay within the 16 registers). */
 static inline __attribute__((always_inline)) void
-scores_rows(const uint16_t *keys, int head_dim, const int32_t *slots, int n, const float *q,
+scores_rows(const void *keys, int F16, int head_dim, const int32_t *slots, int n, const float *q,
             size_t q_stride, int ROWS, float scale, float *scores, size_t scores_stride)
 {
     const int KEYS = ROWS <= 2 ? 4 : 2;
     int j = 0;
     for (; j + KEYS <= n; j += KEYS)
-        score_keys(keys, head_dim, slots + j, q, q_stride, ROWS, KEYS, scale, scores + j, scores_stride);
+        score_keys(keys, F16, head_dim, slots + j, q, q_stride, ROWS, KEYS, scale, scores + j,
+                   scores_stride);
     for (; j < n; j++)
-        score_keys(keys, head_dim, slots + j, q, q_stride, ROWS, 1, scale, scores + j, scores_stride);
+        score_keys(keys, F16, head_dim, slots + j, q, q_stride, ROWS, 1, scale, scores + j,
+                   scores_stride);
 }
 
-static void scores_f16_avx2(const uint16_t *keys, int head_dim, const int32_t *slots, int n,
-                            const float *q, size_t q_stride, int n_rows, float scale, float *scores,
-                            size_t scores_stride)
+#define SCORES_ROWS(F16, ROWS)                                                                     \
+    scores_rows(keys, F16, head_dim, slots, n, q, q_stride, ROWS, scale, scores, scores_stride)
+
+static void scores_avx2(const void *keys, int f16, int head_dim, const int32_t *slots, int n,
+                        const float *q, size_t q_stride, int n_rows, float scale, float *scores,
+                        size_t scores_stride)
 {
-    switch (n_rows) {
-    case 1: scores_rows(keys, head_dim, slots, n, q, q_stride, 1, scale, scores, scores_stride); break;
-    case 2: scores_rows(keys, head_dim, slots, n, q, q_stride, 2, scale, scores, scores_stride); break;
-    case 3: scores_rows(keys, head_dim, slots, n, q, q_stride, 3, scale, scores, scores_stride); break;
-    default: scores_rows(keys, head_dim, slots, n, q, q_stride, 4, scale, scores, scores_stride); break;
+    switch (n_rows + (f16 ? 4 : 0)) {
+    case 1: SCORES_ROWS(0, 1); break;
+    case 2: SCORES_ROWS(0, 2); break;
+    case 3: SCORES_ROWS(0, 3); break;
+    case 4: SCORES_ROWS(0, 4); break;
+    case 5: SCORES_ROWS(1, 1); break;
+    case 6: SCORES_ROWS(1, 2); break;
+    case 7: SCORES_ROWS(1, 3); break;
+    default: SCORES_ROWS(1, 4); break;
     }
 }
 
 /* Output columns d0 .. d0 + 8 * BANDS of ROWS rows over values j0 .. j1. */
 static inline __attribute__((always_inline)) void
-mix_band(const uint16_t *values, int head_dim, const int32_t *slots, int j0, int j1, const float *p,
-         size_t p_stride, int ROWS, int BANDS, int d0, float *out, size_t out_stride)
+mix_band(const void *values, int F16, int head_dim, const int32_t *slots, int j0, int j1,
+         const float *p, size_t p_stride, int ROWS, int BANDS, int d0, float *out, size_t out_stride)
 {
     __m256 acc[4][4];
     for (int r = 0; r < ROWS; r++)
         for (int b = 0; b < BANDS; b++)
             acc[r][b] = _mm256_loadu_ps(out + (size_t)r * out_stride + d0 + 8 * b);
     for (int j = j0; j < j1; j++) {
-        const uint16_t *value = values + (size_t)slots[j] * head_dim + d0;
+        size_t value = (size_t)slots[j] * head_dim + d0;
         __m256 vv[4];
-        for (int b = 0; b < BANDS; b++) vv[b] = load_f16x8(value + 8 * b);
+        for (int b = 0; b < BANDS; b++) vv[b] = load8(values, value + 8 * b, F16);
         for (int r = 0; r < ROWS; r++) {
             __m256 pj = _mm256_broadcast_ss(p + (size_t)r * p_stride + j);
             for (int b = 0; b < BANDS; b++) acc[r][b] = _mm256_fmadd_ps(pj, vv[b], acc[r][b]);
@@ -105,33 +121,40 @@ mix_band(const uint16_t *values, int head_dim, const int32_t *slots, int j0, int
 #define MIX_BLOCK 16
 
 static inline __attribute__((always_inline)) void
-mix_rows(const uint16_t *values, int head_dim, const int32_t *slots, int n, const float *p,
+mix_rows(const void *values, int F16, int head_dim, const int32_t *slots, int n, const float *p,
          size_t p_stride, int ROWS, float *out, size_t out_stride)
 {
     const int BANDS = ROWS <= 2 ? 4 : 2;
     for (int j0 = 0; j0 < n; j0 += MIX_BLOCK) {
         int j1 = j0 + MIX_BLOCK < n ? j0 + MIX_BLOCK : n, d = 0;
         for (; d + 8 * BANDS <= head_dim; d += 8 * BANDS)
-            mix_band(values, head_dim, slots, j0, j1, p, p_stride, ROWS, BANDS, d, out, out_stride);
+            mix_band(values, F16, head_dim, slots, j0, j1, p, p_stride, ROWS, BANDS, d, out,
+                     out_stride);
         for (; d + 8 <= head_dim; d += 8)
-            mix_band(values, head_dim, slots, j0, j1, p, p_stride, ROWS, 1, d, out, out_stride);
+            mix_band(values, F16, head_dim, slots, j0, j1, p, p_stride, ROWS, 1, d, out, out_stride);
         for (; d < head_dim; d++)
             for (int j = j0; j < j1; j++) {
-                float v = fp16_to_f32(values[(size_t)slots[j] * head_dim + d]);
+                float v = load1(values, (size_t)slots[j] * head_dim + d, F16);
                 for (int r = 0; r < ROWS; r++) out[(size_t)r * out_stride + d] += p[(size_t)r * p_stride + j] * v;
             }
     }
 }
 
-static void mix_f16_avx2(const uint16_t *values, int head_dim, const int32_t *slots, int n,
-                         const float *p, size_t p_stride, int n_rows, float *out, size_t out_stride)
+#define MIX_ROWS(F16, ROWS) mix_rows(values, F16, head_dim, slots, n, p, p_stride, ROWS, out, out_stride)
+
+static void mix_avx2(const void *values, int f16, int head_dim, const int32_t *slots, int n,
+                     const float *p, size_t p_stride, int n_rows, float *out, size_t out_stride)
 {
-    switch (n_rows) {
-    case 1: mix_rows(values, head_dim, slots, n, p, p_stride, 1, out, out_stride); break;
-    case 2: mix_rows(values, head_dim, slots, n, p, p_stride, 2, out, out_stride); break;
-    case 3: mix_rows(values, head_dim, slots, n, p, p_stride, 3, out, out_stride); break;
-    default: mix_rows(values, head_dim, slots, n, p, p_stride, 4, out, out_stride); break;
+    switch (n_rows + (f16 ? 4 : 0)) {
+    case 1: MIX_ROWS(0, 1); break;
+    case 2: MIX_ROWS(0, 2); break;
+    case 3: MIX_ROWS(0, 3); break;
+    case 4: MIX_ROWS(0, 4); break;
+    case 5: MIX_ROWS(1, 1); break;
+    case 6: MIX_ROWS(1, 2); break;
+    case 7: MIX_ROWS(1, 3); break;
+    default: MIX_ROWS(1, 4); break;
     }
 }
 
-const attention_kernels attention_avx2 = {scores_f16_avx2, mix_f16_avx2};
+const attention_kernels attention_avx2 = {scores_avx2, mix_avx2};

@@ -6,7 +6,6 @@
 #include "core/tensor.h"
 #include "kernels/attention.h"
 #include "kernels/quant.h"
-#include "ops/ops.h"
 
 static size_t elem_bytes(kv_type type) { return type == KV_F16 ? sizeof(uint16_t) : sizeof(float); }
 
@@ -159,20 +158,6 @@ void kv_cache_store(kv_cache *c, int layer, int64_t slot, const float *k, const 
     store_row(c, c->values, layer, slot, v);
 }
 
-/* Sixteen independent partial sums (one or two vector registers), inlined into each SIMD clone
- * of the caller; the order of the additions is within the float error the tests allow. */
-static inline __attribute__((always_inline)) float dot_f32(const float *a, const float *b, int n)
-{
-    float lane[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) lane[l] += a[i + l] * b[i + l];
-    float sum = 0.0f;
-    for (; i < n; i++) sum += a[i] * b[i];
-    for (int l = 0; l < 16; l++) sum += lane[l];
-    return sum;
-}
-
 /* Positions every row of the step shares: the prefix, slots 0 .. prefix_len - 1. */
 static int shared_positions(const kv_cache *c, int n_ctx)
 {
@@ -181,62 +166,42 @@ static int shared_positions(const kv_cache *c, int n_ctx)
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
-/* fp16 entries go to the attention kernels in two kinds of call: the shared prefix for up to
- * KERNEL_MAX_ROWS rows at once (each entry read and converted once for all of them), then each
- * row's own part of its chain. f32 entries (the exact mode) are read in place. */
-
-SIMD_CLONES void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q,
-                                 size_t q_stride, int n_rows, int n_ctx, float scale, float *scores,
-                                 size_t scores_stride)
+/* One kv head's entries of a pool, as the attention kernels index them (slot * head_dim). */
+static const void *head_entries(const kv_cache *c, const void *pool, int layer, int kv_head)
 {
-    int hd = c->head_dim, shared = shared_positions(c, n_ctx);
-    size_t head = entry_offset(c, layer, kv_head, 0);
-    if (c->type == KV_F32) {
-        for (int r = 0; r < n_rows; r++) {
-            const int32_t *chain = kv_cache_chain(c, r);
-            for (int j = 0; j < n_ctx; j++)
-                scores[(size_t)r * scores_stride + j] =
-                    scale * dot_f32(q + (size_t)r * q_stride,
-                                    (const float *)c->keys + head + (size_t)chain[j] * hd, hd);
-        }
-        return;
-    }
-    const uint16_t *keys = (const uint16_t *)c->keys + head;
-    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS)
-        c->attend->scores_f16(keys, hd, kv_cache_chain(c, r0), shared, q + (size_t)r0 * q_stride,
-                              q_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0), scale,
-                              scores + (size_t)r0 * scores_stride, scores_stride);
-    for (int r = 0; r < n_rows; r++)
-        c->attend->scores_f16(keys, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
-                              q + (size_t)r * q_stride, q_stride, 1, scale,
-                              scores + (size_t)r * scores_stride + shared, scores_stride);
+    return (const char *)pool + entry_offset(c, layer, kv_head, 0) * elem_bytes(c->type);
 }
 
-SIMD_CLONES void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p,
-                                     size_t p_stride, int n_rows, int n_ctx, float *out,
-                                     size_t out_stride)
+/* Both run in two kinds of kernel call: the shared prefix for up to KERNEL_MAX_ROWS rows at once
+ * (each entry read once for all of them), then each row's own part of its chain. */
+
+void kv_cache_scores(const kv_cache *c, int layer, int kv_head, const float *q, size_t q_stride,
+                     int n_rows, int n_ctx, float scale, float *scores, size_t scores_stride)
 {
-    int hd = c->head_dim, shared = shared_positions(c, n_ctx);
-    size_t head = entry_offset(c, layer, kv_head, 0);
-    for (int r = 0; r < n_rows; r++) memset(out + (size_t)r * out_stride, 0, (size_t)hd * sizeof(float));
-    if (c->type == KV_F32) {
-        for (int r = 0; r < n_rows; r++) {
-            const int32_t *chain = kv_cache_chain(c, r);
-            float *out_r = out + (size_t)r * out_stride;
-            for (int j = 0; j < n_ctx; j++) {
-                const float *value = (const float *)c->values + head + (size_t)chain[j] * hd;
-                for (int i = 0; i < hd; i++) out_r[i] += p[(size_t)r * p_stride + j] * value[i];
-            }
-        }
-        return;
-    }
-    const uint16_t *values = (const uint16_t *)c->values + head;
+    int hd = c->head_dim, shared = shared_positions(c, n_ctx), f16 = c->type == KV_F16;
+    const void *keys = head_entries(c, c->keys, layer, kv_head);
     for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS)
-        c->attend->mix_f16(values, hd, kv_cache_chain(c, r0), shared, p + (size_t)r0 * p_stride,
-                           p_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0),
-                           out + (size_t)r0 * out_stride, out_stride);
+        c->attend->scores(keys, f16, hd, kv_cache_chain(c, r0), shared, q + (size_t)r0 * q_stride,
+                          q_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0), scale,
+                          scores + (size_t)r0 * scores_stride, scores_stride);
     for (int r = 0; r < n_rows; r++)
-        c->attend->mix_f16(values, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
-                           p + (size_t)r * p_stride + shared, p_stride, 1, out + (size_t)r * out_stride,
-                           out_stride);
+        c->attend->scores(keys, f16, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
+                          q + (size_t)r * q_stride, q_stride, 1, scale,
+                          scores + (size_t)r * scores_stride + shared, scores_stride);
+}
+
+void kv_cache_mix_values(const kv_cache *c, int layer, int kv_head, const float *p, size_t p_stride,
+                         int n_rows, int n_ctx, float *out, size_t out_stride)
+{
+    int hd = c->head_dim, shared = shared_positions(c, n_ctx), f16 = c->type == KV_F16;
+    const void *values = head_entries(c, c->values, layer, kv_head);
+    for (int r = 0; r < n_rows; r++) memset(out + (size_t)r * out_stride, 0, (size_t)hd * sizeof(float));
+    for (int r0 = 0; r0 < n_rows; r0 += KERNEL_MAX_ROWS)
+        c->attend->mix(values, f16, hd, kv_cache_chain(c, r0), shared, p + (size_t)r0 * p_stride,
+                       p_stride, min_int(KERNEL_MAX_ROWS, n_rows - r0), out + (size_t)r0 * out_stride,
+                       out_stride);
+    for (int r = 0; r < n_rows; r++)
+        c->attend->mix(values, f16, hd, kv_cache_chain(c, r) + shared, n_ctx - shared,
+                       p + (size_t)r * p_stride + shared, p_stride, 1, out + (size_t)r * out_stride,
+                       out_stride);
 }

@@ -19,7 +19,7 @@
 
 typedef struct kv_cache {
     kv_type type;
-    const struct attention_kernels *attend; /* for KV_F16 entries, chosen at init */
+    const struct attention_kernels *attend; /* chosen at init */
     int n_layers, kv_dim, head_dim, max_rows, max_positions;
     int64_t n_slots;  /* 1 + max_rows * (max_positions - 1): the most a prefix of >= 1 needs */
     void *keys;       /* [n_layers][kv_dim / head_dim][n_slots][head_dim] of float or fp16: each

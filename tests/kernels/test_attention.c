@@ -1,6 +1,6 @@
-/* The fp16 attention kernels (kernels/attention.h) of every path this CPU can run (R2GEN_CPU
- * picks them, as kv_cache_init does), on random keys, values, queries and weights, against the
- * same sums in doubles.
+/* The attention kernels (kernels/attention.h) of every path this CPU can run (R2GEN_CPU picks
+ * them, as kv_cache_init does), for f32 and fp16 entries, on random keys, values, queries and
+ * weights, against the same sums in doubles.
  *
  * Shapes: head_dim 128 (Llama-2), 20 (a SIMD part and a scalar tail) and 4 (tail only); 1..4 rows;
  * 0, 1, 3, 5, 16 and 37 entries (whole groups and remainders of the kernels' 2-4 keys and 16-value
@@ -18,29 +18,38 @@
 enum { MAX_SLOTS = 64, MAX_DIM = 128, MAX_N = 37 };
 
 typedef struct case_data {
-    uint16_t entries[MAX_SLOTS * MAX_DIM];
+    int f16;
+    uint16_t halves[MAX_SLOTS * MAX_DIM]; /* the entries, as fp16 or as float */
+    float floats[MAX_SLOTS * MAX_DIM];
     int32_t slots[MAX_N];
     float q[KERNEL_MAX_ROWS * MAX_DIM]; /* queries (scores) or weights p (mix), row-major */
     float out[KERNEL_MAX_ROWS * MAX_DIM];
 } case_data;
 
-static void fill(test_rng *rng, case_data *c, int head_dim, int n, int n_rows)
+static void fill(test_rng *rng, case_data *c, int f16, int head_dim, int n, int n_rows)
 {
-    for (int i = 0; i < MAX_SLOTS * head_dim; i++) c->entries[i] = f32_to_fp16(rng_uniform(rng, -2, 2));
+    c->f16 = f16;
+    for (int i = 0; i < MAX_SLOTS * head_dim; i++) {
+        c->halves[i] = f32_to_fp16(rng_uniform(rng, -2, 2));
+        c->floats[i] = rng_uniform(rng, -2, 2);
+    }
     for (int j = 0; j < n; j++) c->slots[j] = (int32_t)(rng_u32(rng) % MAX_SLOTS);
     for (int i = 0; i < n_rows * MAX_DIM; i++) c->q[i] = rng_uniform(rng, -1, 1);
     for (int i = 0; i < n_rows * MAX_DIM; i++) c->out[i] = rng_uniform(rng, -1, 1);
 }
 
+static const void *entries(const case_data *c) { return c->f16 ? (const void *)c->halves : c->floats; }
+
 static double entry(const case_data *c, int head_dim, int j, int d)
 {
-    return fp16_to_f32(c->entries[(size_t)c->slots[j] * head_dim + d]);
+    size_t i = (size_t)c->slots[j] * head_dim + d;
+    return c->f16 ? fp16_to_f32(c->halves[i]) : c->floats[i];
 }
 
 static int check_scores(const attention_kernels *k, case_data *c, int head_dim, int n, int n_rows)
 {
     float scores[KERNEL_MAX_ROWS * MAX_N], scale = 0.125f;
-    k->scores_f16(c->entries, head_dim, c->slots, n, c->q, MAX_DIM, n_rows, scale, scores, MAX_N);
+    k->scores(entries(c), c->f16, head_dim, c->slots, n, c->q, MAX_DIM, n_rows, scale, scores, MAX_N);
     int bad = 0;
     for (int r = 0; r < n_rows; r++)
         for (int j = 0; j < n; j++) {
@@ -62,7 +71,7 @@ static int check_mix(const attention_kernels *k, case_data *c, int head_dim, int
     for (int i = 0; i < n_rows * MAX_DIM; i++) before[i] = c->out[i];
     for (int r = 0; r < n_rows; r++)
         for (int j = 0; j < n; j++) p[r * MAX_N + j] = c->q[r * MAX_DIM + j % MAX_DIM];
-    k->mix_f16(c->entries, head_dim, c->slots, n, p, MAX_N, n_rows, c->out, MAX_DIM);
+    k->mix(entries(c), c->f16, head_dim, c->slots, n, p, MAX_N, n_rows, c->out, MAX_DIM);
     int bad = 0;
     for (int r = 0; r < n_rows; r++)
         for (int d = 0; d < MAX_DIM; d++) {
@@ -93,18 +102,19 @@ int main(void)
         setenv("R2GEN_CPU", paths[path], 1);
         const attention_kernels *k = attention_kernels_select();
         int cases = 0;
-        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
-            for (size_t ni = 0; ni < sizeof counts / sizeof counts[0]; ni++)
-                for (int rows = 1; rows <= KERNEL_MAX_ROWS; rows++, cases++) {
-                    int head_dim = dims[di], n = counts[ni];
-                    fill(&rng, &c, head_dim, n, rows);
-                    int bad = check_scores(k, &c, head_dim, n, rows);
-                    CHECK(bad == 0, "%s scores head_dim=%d n=%d rows=%d: %d off", paths[path],
-                          head_dim, n, rows, bad);
-                    bad = check_mix(k, &c, head_dim, n, rows);
-                    CHECK(bad == 0, "%s mix head_dim=%d n=%d rows=%d: %d off", paths[path], head_dim,
-                          n, rows, bad);
-                }
+        for (int f16 = 0; f16 <= 1; f16++)
+            for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+                for (size_t ni = 0; ni < sizeof counts / sizeof counts[0]; ni++)
+                    for (int rows = 1; rows <= KERNEL_MAX_ROWS; rows++, cases++) {
+                        int head_dim = dims[di], n = counts[ni];
+                        fill(&rng, &c, f16, head_dim, n, rows);
+                        int bad = check_scores(k, &c, head_dim, n, rows);
+                        CHECK(bad == 0, "%s %s scores head_dim=%d n=%d rows=%d: %d off", paths[path],
+                              f16 ? "f16" : "f32", head_dim, n, rows, bad);
+                        bad = check_mix(k, &c, head_dim, n, rows);
+                        CHECK(bad == 0, "%s %s mix head_dim=%d n=%d rows=%d: %d off", paths[path],
+                              f16 ? "f16" : "f32", head_dim, n, rows, bad);
+                    }
         printf("%s: %d shapes of scores and mix\n", paths[path], cases);
     }
     unsetenv("R2GEN_CPU");
