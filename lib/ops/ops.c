@@ -7,9 +7,10 @@
  * free element functions, sums in explicit lanes. */
 
 /* exp(x) (Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, degree-6 polynomial in r, 2^n built in
- * the exponent bits); about 1 ulp. The callers' arguments are <= 0; x is clamped to [-87.3, 88],
- * so below -87.3 the result stays at the smallest normal magnitude instead of going subnormal,
- * which no caller can tell from 0. */
+ * the exponent bits); about 1 ulp. x is clamped to [-87.3, 88], so below -87.3 the result stays at
+ * the smallest normal magnitude instead of going subnormal, which no caller can tell from 0, and
+ * above 88 at e^88 instead of infinity (SiLU's x / (1 + e^-x) then gives about 0 for x < -88, as
+ * it should, rather than -0). */
 static inline float exp_fast(float x)
 {
     x = x < -87.3f ? -87.3f : x > 88.0f ? 88.0f : x;
@@ -128,9 +129,9 @@ SIMD_CLONES void gelu_erf(float *x, int64_t n)
     }
 }
 
-void silu_mul(float *gate, const float *up, int64_t n)
+SIMD_CLONES void silu_mul(float *gate, const float *up, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + exp_fast(-gate[i])) * up[i];
 }
 
 SIMD_CLONES void softmax(float *x, int64_t n)
