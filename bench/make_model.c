@@ -204,8 +204,9 @@ static void put_llama_metadata(gguf_writer *w)
 
 static void add_llama_tensors(gguf_writer *w, uint32_t type)
 {
-    /* llama.cpp's Q4_K_M keeps the output matrix in q6_K; the others use one type throughout */
-    uint32_t output_type = type == T_Q4_K ? T_Q6_K : type;
+    /* llama.cpp's quantizer writes the output matrix in q6_K for every type but q8_0 (which keeps
+     * q8_0); an f16 file is not quantized at all */
+    uint32_t output_type = type == T_Q4_K || type == T_Q4_0 ? T_Q6_K : type;
     add_matrix(w, "token_embd.weight", type, N_EMBD, N_VOCAB);
     char name[64];
     for (int l = 0; l < N_LAYERS; l++) {
