@@ -10,9 +10,8 @@
 int packed_supported(tensor_type type, int64_t n_in)
 {
     kernel_path path = kernels_select()->path;
-    int has_kernels = (type == TENSOR_Q4_0 && path >= KERNEL_AVX2) ||
-                      (type == TENSOR_Q8_0 && path == KERNEL_AVX512);
-    return has_kernels && n_in > 0 && n_in % QK8_0 == 0;
+    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0) && path >= KERNEL_AVX2 && n_in > 0 &&
+           n_in % QK8_0 == 0;
 }
 
 /* Bytes of one block's quants for the 16 rows of a tile. */

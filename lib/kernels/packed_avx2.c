@@ -1,12 +1,14 @@
-/* The packed-layout kernels (see packed.h) for q4_0 on AVX2 + FMA + F16C CPUs without AVX-512
- * VNNI: compiled with those flags and reached only through packed_supported().
+/* The packed-layout kernels (see packed.h) on AVX2 + FMA + F16C CPUs without AVX-512 VNNI:
+ * compiled with those flags and reached only through packed_supported().
  *
  * A 256-bit register holds half of a 64-byte slice: four quants of each of 8 rows. Without dpbusd
- * the products go through maddubs (u8 * s8, adjacent pairs summed into int16): the eight
- * registers of a block are summed in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480, no overflow), and
- * one madd with ones widens each row's pairs to its int32 block sum. The 16 ymm registers hold the
- * 8 weight registers of one half-tile and up to 4 activation rows, so a tile is done in two
- * halves (the second reads the tile from L2). */
+ * the products go through maddubs (u8 * s8, adjacent pairs summed into int16, saturating):
+ *   q4_0  the block's eight registers are summed in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480) and
+ *         one madd with ones widens each row's pairs to its int32 block sum;
+ *   q8_0  the quants are read as signed (u ^ 0x80) and multiplied as |w| * (a * sign(w)), whose
+ *         pair sums (<= 2 * 128 * 127) fit int16, each register's widened before the next.
+ * The 16 ymm registers hold one half-tile of 8 rows and up to 4 activation rows, so a tile is done
+ * in two halves (the second reads the tile from L2). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -18,11 +20,12 @@
 /* Blocks ahead that the weight stream is prefetched into L2 (as the AVX-512 kernel). */
 #define PREFETCH_BLOCKS 32
 
-/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even, offset_sum = -8 sum(qs)
- * (the same rule as the AVX-512 kernel). */
+/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (the same rule as the
+ * AVX-512 kernel), and offset_sum = -8 sum(qs) for q4_0's unsigned nibbles (q8_0 needs none here). */
 void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void *act)
 {
     block_q8_offset *blocks = act;
+    const int offset = layout->type == TENSOR_Q4_0 ? 8 : 0;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
         __m256 v[4], amax = _mm256_setzero_ps();
@@ -47,20 +50,7 @@ void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void 
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
         blocks[b].d = d;
-        blocks[b].offset_sum = -8 * _mm_cvtsi128_si32(s4);
-    }
-}
-
-/* The 8 weight registers of block b for rows 8 * half .. 8 * half + 7: register j pairs with
- * activation quants 4j..4j+3. */
-static inline __attribute__((always_inline)) void
-half_block_weights(const uint8_t *quants, int64_t b, int half, __m256i wq[8])
-{
-    const __m256i nibble = _mm256_set1_epi8(0x0F);
-    for (int j = 0; j < 4; j++) {
-        __m256i both = _mm256_load_si256((const __m256i *)(quants + 256 * b + 64 * j + 32 * half));
-        wq[j] = _mm256_and_si256(both, nibble);
-        wq[j + 4] = _mm256_and_si256(_mm256_srli_epi16(both, 4), nibble);
+        blocks[b].offset_sum = -offset * _mm_cvtsi128_si32(s4);
     }
 }
 
@@ -71,49 +61,95 @@ static inline __m256i broadcast_four(const int8_t *qs)
     return _mm256_set1_epi32(word);
 }
 
-/* n_rows (a compile-time constant after inlining) activation rows against half of one tile. */
+/* q4_0 block b of rows 8 * half .. + 7: sums[r] = the int32 block sum for activation row r. */
+static inline __attribute__((always_inline)) void
+q4_0_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, size_t act_stride,
+                int ROWS, __m256i *sums)
+{
+    const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i wq[8]; /* register j pairs with activation quants 4j..4j+3 */
+    for (int j = 0; j < 4; j++) {
+        __m256i both = _mm256_load_si256((const __m256i *)(quants + 256 * b + 64 * j + 32 * half));
+        wq[j] = _mm256_and_si256(both, nibble);
+        wq[j + 4] = _mm256_and_si256(_mm256_srli_epi16(both, 4), nibble);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+        __m256i pairs = _mm256_maddubs_epi16(wq[0], broadcast_four(a->qs));
+        for (int j = 1; j < 8; j++)
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
+        sums[r] = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
+    }
+}
+
+/* The same for q8_0, register by register (each multiplied into every row before the next). */
+static inline __attribute__((always_inline)) void
+q8_0_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, size_t act_stride,
+                int ROWS, __m256i *sums)
+{
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < ROWS; r++) sums[r] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+        __m256i w = _mm256_xor_si256(
+            _mm256_load_si256((const __m256i *)(quants + 512 * b + 64 * j + 32 * half)), flip);
+        __m256i w_abs = _mm256_abs_epi8(w);
+        for (int r = 0; r < ROWS; r++) {
+            const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+            __m256i a_signed = _mm256_sign_epi8(broadcast_four(a->qs + 4 * j), w);
+            sums[r] = _mm256_add_epi32(sums[r],
+                                       _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, a_signed), ones));
+        }
+    }
+}
+
+/* ROWS activation rows against half of one tile (Q4: q4_0, else q8_0; both compile-time). */
 static inline __attribute__((always_inline)) void
 half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const char *act,
-               size_t act_stride, int n_rows, float *y, size_t y_stride)
+               size_t act_stride, int Q4, int ROWS, float *y, size_t y_stride)
 {
     const int64_t n_blocks = layout->n_in / QK8_0;
-    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * 256);
-    const __m256i ones = _mm256_set1_epi16(1);
+    const size_t block_bytes = Q4 ? 256 : 512;
+    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * block_bytes);
     __m256 acc[ROWS_PER_PASS];
-    for (int r = 0; r < n_rows; r++) acc[r] = _mm256_setzero_ps();
+    for (int r = 0; r < ROWS; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; b++) {
         if (half == 0) {
             /* (near the end this reaches past the tile's quants: prefetches never fault) */
-            const char *ahead = (const char *)tile + (b + PREFETCH_BLOCKS) * 256;
-            for (int line = 0; line < 256; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
+            const char *ahead = (const char *)tile + (b + PREFETCH_BLOCKS) * block_bytes;
+            for (size_t line = 0; line < block_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
         }
-        __m256i wq[8];
-        half_block_weights(tile, b, half, wq);
+        __m256i sums[ROWS_PER_PASS];
+        if (Q4)
+            q4_0_block_sums(tile, b, half, act, act_stride, ROWS, sums);
+        else
+            q8_0_block_sums(tile, b, half, act, act_stride, ROWS, sums);
         __m256 d_w = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(scales + 16 * b + 8 * half)));
-        for (int r = 0; r < n_rows; r++) {
-            const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
-            __m256i pairs = _mm256_maddubs_epi16(wq[0], broadcast_four(a->qs));
-            for (int j = 1; j < 8; j++)
-                pairs = _mm256_add_epi16(pairs,
-                                         _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
-            __m256i sums =
-                _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(d_w, _mm256_set1_ps(a->d)),
+        for (int r = 0; r < ROWS; r++) {
+            float d_a = ((const block_q8_offset *)(act + r * act_stride) + b)->d;
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), _mm256_mul_ps(d_w, _mm256_set1_ps(d_a)),
                                      acc[r]);
         }
     }
-    for (int r = 0; r < n_rows; r++) _mm256_storeu_ps(y + r * y_stride + 8 * half, acc[r]);
+    for (int r = 0; r < ROWS; r++) _mm256_storeu_ps(y + r * y_stride + 8 * half, acc[r]);
 }
+
+#define HALF_TILE_ROWS(Q4, ROWS)                                                                   \
+    half_tile_rows(layout, tile, half, act, act_stride, Q4, ROWS, y, y_stride)
 
 static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
                       size_t act_stride, int n_rows, float *y, size_t y_stride)
 {
+    int q4 = layout->type == TENSOR_Q4_0;
     for (int half = 0; half < 2; half++) {
-        switch (n_rows) {
-        case 1: half_tile_rows(layout, tile, half, act, act_stride, 1, y, y_stride); break;
-        case 2: half_tile_rows(layout, tile, half, act, act_stride, 2, y, y_stride); break;
-        case 3: half_tile_rows(layout, tile, half, act, act_stride, 3, y, y_stride); break;
-        default: half_tile_rows(layout, tile, half, act, act_stride, ROWS_PER_PASS, y, y_stride); break;
+        switch (n_rows + (q4 ? 0 : ROWS_PER_PASS)) {
+        case 1: HALF_TILE_ROWS(1, 1); break;
+        case 2: HALF_TILE_ROWS(1, 2); break;
+        case 3: HALF_TILE_ROWS(1, 3); break;
+        case 4: HALF_TILE_ROWS(1, 4); break;
+        case 5: HALF_TILE_ROWS(0, 1); break;
+        case 6: HALF_TILE_ROWS(0, 2); break;
+        case 7: HALF_TILE_ROWS(0, 3); break;
+        default: HALF_TILE_ROWS(0, 4); break;
         }
     }
 }
