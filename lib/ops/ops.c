@@ -134,11 +134,24 @@ SIMD_CLONES void silu_mul(float *gate, const float *up, int64_t n)
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + exp_fast(-gate[i])) * up[i];
 }
 
+/* The largest of x[0..n), n >= 1, in 16 explicit lanes (an omp simd max reduction is not
+ * vectorised by clang 14, which then warns). A NaN is kept only where it came first, as a plain
+ * running max keeps it. */
+static inline float max_of(const float *x, int64_t n)
+{
+    float lane[16], max = x[0];
+    for (int l = 0; l < 16; l++) lane[l] = x[0];
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    for (; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int l = 0; l < 16; l++) max = lane[l] > max ? lane[l] : max;
+    return max;
+}
+
 SIMD_CLONES void softmax(float *x, int64_t n)
 {
-    float max = x[0];
-#pragma omp simd reduction(max : max)
-    for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    float max = max_of(x, n);
     for (int64_t i = 0; i < n; i++) x[i] = exp_fast(x[i] - max);
     float inv = 1.0f / sum_of(x, n);
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
