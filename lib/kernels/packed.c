@@ -10,6 +10,7 @@
 int packed_supported(tensor_type type, int64_t n_in)
 {
     kernel_path path = kernels_select()->path;
+    if (type == TENSOR_Q4_K) return path == KERNEL_AVX512 && n_in > 0 && n_in % QK_K == 0;
     return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0) && path >= KERNEL_AVX2 && n_in > 0 &&
            n_in % QK8_0 == 0;
 }
@@ -17,13 +18,15 @@ int packed_supported(tensor_type type, int64_t n_in)
 /* Bytes of one block's quants for the 16 rows of a tile. */
 static size_t tile_block_quant_bytes(tensor_type type)
 {
-    return type == TENSOR_Q4_0 ? PACKED_TILE_ROWS * QK4_0 / 2 : PACKED_TILE_ROWS * QK8_0;
+    return type == TENSOR_Q8_0 ? PACKED_TILE_ROWS * QK8_0 : PACKED_TILE_ROWS * QK8_0 / 2;
 }
 
 packed_layout packed_layout_of(tensor_type type, int64_t n_in)
 {
     size_t n_blocks = (size_t)(n_in / QK8_0);
-    size_t bytes = n_blocks * (tile_block_quant_bytes(type) + PACKED_TILE_ROWS * sizeof(uint16_t));
+    /* per block: the quants and 32 bytes of scales (fp16 d, or q4_K's 6-bit sc and m as bytes) */
+    size_t bytes = n_blocks * (tile_block_quant_bytes(type) + 2 * PACKED_TILE_ROWS);
+    if (type == TENSOR_Q4_K) bytes += (size_t)(n_in / QK_K) * PACKED_Q4_K_SUPER_BYTES;
     packed_layout layout = {type, n_in, (bytes + 63) / 64 * 64, kernels_select()->path};
     return layout;
 }
@@ -48,20 +51,48 @@ static void fill_block_q8_0(const block_q8_0 *src, int i, uint8_t *quants, uint1
     }
 }
 
+/* Super-block sb of row i (q4_K): its 8 blocks' quants moved as q4_0's are, their sc and m bytes,
+ * and d and dmin. */
+static void fill_super_q4_K(const block_q4_K *src, int i, int64_t sb, uint8_t *quants,
+                            uint8_t *block_scales, uint16_t *super_scales)
+{
+    for (int sub = 0; sub < 8; sub++) {
+        int64_t b = 8 * sb + sub;
+        uint8_t u[32]; /* the block's 4-bit quants in value order */
+        for (int l = 0; l < 32; l++) u[l] = (src->qs[32 * (sub / 2) + l] >> (4 * (sub % 2))) & 0xF;
+        for (int j = 0; j < 4; j++)
+            for (int v = 0; v < 4; v++)
+                quants[(size_t)b * 256 + 64 * j + 4 * i + v] = (uint8_t)(u[4 * j + v] | u[16 + 4 * j + v] << 4);
+        int sc, m;
+        q4_K_scale_min(src->scales, sub, &sc, &m);
+        block_scales[(size_t)b * 32 + i] = (uint8_t)sc;
+        block_scales[(size_t)b * 32 + 16 + i] = (uint8_t)m;
+    }
+    super_scales[(size_t)sb * 32 + i] = src->d;
+    super_scales[(size_t)sb * 32 + 16 + i] = src->dmin;
+}
+
 void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile)
 {
     int64_t n_blocks = layout->n_in / QK8_0;
     size_t block_bytes = tile_block_quant_bytes(layout->type);
     size_t row_bytes = tensor_row_bytes(layout->type, layout->n_in);
     uint8_t *quants = tile;
-    uint16_t *scales = (uint16_t *)(quants + (size_t)n_blocks * block_bytes);
-    uint8_t *padding = (uint8_t *)(scales + (size_t)n_blocks * PACKED_TILE_ROWS);
-    memset(padding, 0, (size_t)(quants + layout->tile_bytes - padding));
+    uint8_t *block_scales = quants + (size_t)n_blocks * block_bytes;
+    uint8_t *end = block_scales + (size_t)n_blocks * 2 * PACKED_TILE_ROWS;
+    uint16_t *super_scales = (uint16_t *)end;
+    if (layout->type == TENSOR_Q4_K) end += (size_t)(layout->n_in / QK_K) * PACKED_Q4_K_SUPER_BYTES;
+    memset(end, 0, (size_t)(quants + layout->tile_bytes - end)); /* the padding */
     for (int i = 0; i < PACKED_TILE_ROWS; i++) {
         const char *row = (const char *)rows + (size_t)i * row_bytes;
+        if (layout->type == TENSOR_Q4_K) {
+            for (int64_t sb = 0; sb < layout->n_in / QK_K; sb++)
+                fill_super_q4_K((const block_q4_K *)row + sb, i, sb, quants, block_scales, super_scales);
+            continue;
+        }
         for (int64_t b = 0; b < n_blocks; b++) {
             uint8_t *block_quants = quants + (size_t)b * block_bytes;
-            uint16_t *scale = scales + (size_t)b * PACKED_TILE_ROWS + i;
+            uint16_t *scale = (uint16_t *)block_scales + (size_t)b * PACKED_TILE_ROWS + i;
             if (layout->type == TENSOR_Q4_0)
                 fill_block_q4_0((const block_q4_0 *)row + b, i, block_quants, scale);
             else

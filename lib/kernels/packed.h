@@ -17,8 +17,13 @@
  *   q4_0  256 bytes per block: byte 64j + 4i + v (j < 4) holds value 4j + v of row i in its low
  *         nibble and value 16 + 4j + v in its high nibble (the file's nibbles, moved); o = 8.
  *   q8_0  512 bytes per block: byte 64j + 4i + v (j < 8) is value 4j + v of row i plus 128; o = 128.
+ *   q4_K  (AVX-512 only) the quants as q4_0's, each 32-value sub-block a block; in place of the
+ *         fp16 d, the 16 rows' 6-bit scales sc then mins m as bytes; after them, per 256-value
+ *         super-block, the rows' fp16 d then dmin (PACKED_Q4_K_SUPER_BYTES). value = s * u - mn
+ *         with s = d * sc and mn = dmin * m, both exact in float; o = -1 (see below).
  * Activations are quantised per row to block_q8_offset: the products are exact int32 sums of
- * u * a, started from -o * sum(a) so that the offset comes off in integers. */
+ * u * a, started from -o * sum(a) so that the offset comes off in integers (q4_K's kernel keeps
+ * the sum apart instead, o = -1, to multiply it by each row's min). */
 #ifndef R2GEN_KERNELS_PACKED_H
 #define R2GEN_KERNELS_PACKED_H
 
@@ -32,6 +37,8 @@
 /* Activation rows that share one unpacking of a weight block (their accumulators stay in
  * registers: 8 accumulators + 8 weight registers + temporaries fit the 32 zmm registers). */
 #define PACKED_ROWS_PER_PASS 8
+/* q4_K: bytes of each 256-value super-block's d and dmin for the 16 rows */
+#define PACKED_Q4_K_SUPER_BYTES (2 * PACKED_TILE_ROWS * sizeof(uint16_t))
 
 /* 32 activation values x = d * qs[i]; offset_sum = -o * sum(qs) for the weights' offset o. */
 typedef struct block_q8_offset {

@@ -11,8 +11,12 @@
  * rows and tied with 1 row; 24, 40, 48, 64 and 96 ahead, T2, and every other line were no better. */
 #define PACKED_PREFETCH_BLOCKS 32
 
-/* Offset o of the packed quants: value = d * (u - o). */
-static int weight_offset(tensor_type type) { return type == TENSOR_Q4_0 ? 8 : 128; }
+/* Offset o of the packed quants: value = d * (u - o); q4_K's -1 makes offset_sum the plain sum of
+ * the activation quants, which its kernel multiplies by each row's min. */
+static int weight_offset(tensor_type type)
+{
+    return type == TENSOR_Q4_0 ? 8 : type == TENSOR_Q8_0 ? 128 : -1;
+}
 
 /* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (as quantize_act_q8_0
  * and its siblings do), and the offset term for these weights. */
@@ -61,15 +65,29 @@ static inline __attribute__((always_inline)) __m512i dpbusd_broadcast(__m512i su
     return sums;
 }
 
+/* q4_K block b's 16 scales s = d * sc and mins dmin * m (d and dmin are the super-block's). */
+static inline __attribute__((always_inline)) void
+q4_K_block_scales(const uint8_t *block_scales, const uint16_t *super_scales, int64_t b, __m512 *s,
+                  __m512 *mins)
+{
+    const uint16_t *super = super_scales + 32 * (b / 8);
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)super));
+    __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(super + 16)));
+    const __m128i *bytes = (const __m128i *)(block_scales + 32 * b);
+    *s = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(bytes))));
+    *mins = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(bytes + 1))));
+}
+
 /* n_rows (a compile-time constant after inlining) activation rows against one tile. */
 static inline __attribute__((always_inline)) void
 tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, size_t act_stride,
           int n_rows, float *y, size_t y_stride)
 {
-    const int q4 = layout->type == TENSOR_Q4_0;
+    const int q8 = layout->type == TENSOR_Q8_0, k4 = layout->type == TENSOR_Q4_K;
     const int64_t n_blocks = layout->n_in / QK8_0;
-    const size_t block_bytes = q4 ? 256 : 512;
-    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * block_bytes);
+    const size_t block_bytes = q8 ? 512 : 256;
+    const uint8_t *block_scales = tile + (size_t)n_blocks * block_bytes;
+    const uint16_t *super_scales = (const uint16_t *)(block_scales + (size_t)n_blocks * 32);
     __m512 acc[PACKED_ROWS_PER_PASS];
     for (int r = 0; r < n_rows; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; b++) {
@@ -77,19 +95,28 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
         /* (near the end this reaches past the tile's quants: prefetches never fault) */
         const char *ahead = (const char *)tile + (b + PACKED_PREFETCH_BLOCKS) * block_bytes;
         for (size_t line = 0; line < block_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
-        block_weights(tile, b, q4, wq);
-        __m512 d_w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(scales + 16 * b)));
+        block_weights(tile, b, !q8, wq);
+        __m512 d_w, mins = _mm512_setzero_ps();
+        if (k4)
+            q4_K_block_scales(block_scales, super_scales, b, &d_w, &mins);
+        else
+            d_w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(block_scales + 32 * b)));
         for (int r = 0; r < n_rows; r++) {
             const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
             /* two chains of four: the block's sum waits on half the dpbusd latency */
-            __m512i s0 = _mm512_set1_epi32(a->offset_sum), s1 = _mm512_setzero_si512();
+            __m512i s0 = k4 ? _mm512_setzero_si512() : _mm512_set1_epi32(a->offset_sum);
+            __m512i s1 = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
                 s0 = dpbusd_broadcast(s0, wq[j], a->qs + 4 * j);
                 s1 = dpbusd_broadcast(s1, wq[j + 4], a->qs + 16 + 4 * j);
             }
-            __m512i sums = _mm512_add_epi32(s0, s1);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)),
-                                     acc[r]);
+            __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            if (k4) /* d_a * (s * sum(u a) - min * sum(a)) */
+                acc[r] = _mm512_fmadd_ps(
+                    _mm512_fmsub_ps(sums, d_w, _mm512_mul_ps(mins, _mm512_set1_ps((float)a->offset_sum))),
+                    _mm512_set1_ps(a->d), acc[r]);
+            else
+                acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)), acc[r]);
         }
     }
     for (int r = 0; r < n_rows; r++) _mm512_storeu_ps(y + r * y_stride, acc[r]);

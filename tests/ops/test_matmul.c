@@ -66,13 +66,21 @@ static void block_steps(const float *x, int64_t n, int64_t block, double *step)
     }
 }
 
-/* Counts the outputs outside their bound; reports the worst ratio error / bound. */
+/* Values per quantised activation block of the row kernels for a weight type (the packed
+ * kernels quantise every type's activations in blocks of 32). */
+static int64_t row_kernel_act_block(tensor_type type)
+{
+    return type == TENSOR_Q4_K || type == TENSOR_Q6_K ? 256 : 32;
+}
+
+/* Counts the outputs outside their bound; reports the worst ratio error / bound. The bound allows
+ * the activations' quantisation in blocks of `block` values; block 0: x is already what the
+ * kernel multiplies, and only float rounding is allowed. */
 static int compare(const weights *w, const float *x, int64_t m, const float *bias, const float *y,
-                   int bf16_activations, double *worst_ratio)
+                   int64_t block, int bf16_activations, double *worst_ratio)
 {
     int64_t n_in = w->t.ne[0], n_out = w->t.ne[1];
-    int64_t block = (w->t.type == TENSOR_Q4_K || w->t.type == TENSOR_Q6_K) ? 256 : 32;
-    int quantised = activations_quantised(w->t.type);
+    int quantised = block > 0 && activations_quantised(w->t.type);
     double *step = calloc((size_t)n_in, sizeof *step);
     int bad = 0;
     for (int64_t r = 0; r < m; r++) {
@@ -121,7 +129,8 @@ static void test_type(test_rng *rng, tensor_type type, int64_t n_in, int64_t n_o
                     for (int64_t i = 0; i < m * n_out; i++) y[i] = NAN;
                     r2gen_status status = matmul(&cpu, y, x, m, &w.t, b, &err);
                     CHECK(status == R2GEN_OK, "%s: %s", tensor_type_name(type), err.message);
-                    int bad = compare(&w, x, m, b, y, allow_bf16, &worst_ratio);
+                    int bad = compare(&w, x, m, b, y, row_kernel_act_block(type), allow_bf16,
+                                      &worst_ratio);
                     CHECK(bad == 0,
                           "%s %s m=%lld n_in=%lld n_out=%lld backend=%d threads=%d bias=%d "
                           "allow_bf16=%d: %d outputs outside the bound",
@@ -178,6 +187,18 @@ static void test_gemm_f32(test_rng *rng)
             }
 }
 
+/* Rows of x quantised as the packed kernels quantise activations (per block of 32: d = max|x| /
+ * 127, q = x / d rounded to nearest even), and dequantised back: what those kernels multiply. */
+static void packed_activations(const float *x, int64_t n, float *xq)
+{
+    for (int64_t b = 0; b < n; b += 32) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) xq[b + i] = d * nearbyintf(x[b + i] * inv);
+    }
+}
+
 /* A projection of three parts (packed when the rows make whole tiles and the CPU has the packed
  * kernels for the type, otherwise run part by part through matmul) against the same loops, for
  * every row count a pass split can give (1..8 in one pass, 9 and 17 in two and three, a
@@ -195,6 +216,8 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
         y[i] = malloc(sizeof(float) * 81 * (size_t)part_rows[i]);
     }
     for (int64_t i = 0; i < 81 * n_in; i++) x[i] = rng_uniform(rng, -2.0f, 2.0f);
+    float *xq = malloc(sizeof(float) * 81 * (size_t)n_in);
+    packed_activations(x, 81 * n_in, xq);
     projection p;
     projection_init(&p, 3, parts);
     size_t packed_bytes = projection_packed_bytes(&p);
@@ -213,7 +236,10 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
                 for (int64_t k = 0; k < m * part_rows[i]; k++) y[i][k] = NAN;
             CHECK(projection_forward(&cpu, &p, x, m, y, &err) == R2GEN_OK, "%s", err.message);
             for (int i = 0; i < 3; i++) {
-                int bad = compare(&w[i], x, m, NULL, y[i], 0, &worst_ratio);
+                /* packed: against the activations the kernel multiplies, float rounding only */
+                int bad = p.packed ? compare(&w[i], xq, m, NULL, y[i], 0, 0, &worst_ratio)
+                                   : compare(&w[i], x, m, NULL, y[i], row_kernel_act_block(type), 0,
+                                             &worst_ratio);
                 CHECK(bad == 0, "projection %s %s n_in=%lld part %d (%lld rows) m=%lld threads=%d: "
                       "%d outputs outside the bound", p.packed ? "packed" : "unpacked",
                       tensor_type_name(type), (long long)n_in, i, (long long)part_rows[i],
@@ -224,6 +250,7 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
            tensor_type_name(type), (long long)n_in, p.packed ? "packed  " : "unpacked", worst_ratio);
     free(memory);
     free(x);
+    free(xq);
     for (int i = 0; i < 3; i++) {
         free(y[i]);
         free(w[i].data);
@@ -234,12 +261,14 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
 static void test_projections(test_rng *rng, kernel_path path)
 {
     static const int64_t tiles[3] = {48, 16, 32}, ragged[3] = {48, 20, 32};
-    static const tensor_type types[] = {TENSOR_Q4_0, TENSOR_Q8_0};
+    static const tensor_type types[] = {TENSOR_Q4_0, TENSOR_Q8_0, TENSOR_Q4_K};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-        int packs = path >= KERNEL_AVX2;
-        test_projection(rng, types[t], 32, tiles, packs);
-        test_projection(rng, types[t], 416, tiles, packs);
-        test_projection(rng, types[t], 416, ragged, 0);
+        /* q4_K: AVX-512 only, rows of whole 256-value super-blocks */
+        int k4 = types[t] == TENSOR_Q4_K, packs = k4 ? path == KERNEL_AVX512 : path >= KERNEL_AVX2;
+        int64_t short_row = k4 ? 256 : 32, long_row = k4 ? 768 : 416;
+        test_projection(rng, types[t], short_row, tiles, packs);
+        test_projection(rng, types[t], long_row, tiles, packs);
+        test_projection(rng, types[t], long_row, ragged, 0);
     }
 }
 
