@@ -198,7 +198,8 @@ static r2gen_status pack_projections(const gguf_file *f, llama_model *m, int n_t
         size_t bytes = projection_packed_bytes(all[i]);
         if (bytes == 0) continue;
         projection_pack(all[i], (char *)m->packed + at, n_threads);
-        for (int k = 0; k < all[i]->n_parts; k++) gguf_release_tensor(f, all[i]->parts[k]);
+        for (int k = 0; k < all[i]->n_parts; k++)
+            if (all[i]->part_packed[k]) gguf_release_tensor(f, all[i]->parts[k]);
         at += bytes;
     }
     free(all);

@@ -4,22 +4,27 @@
 
 #include "matmul.h"
 
-static int packable(int n_parts, const tensor *const *parts)
+/* Whether part i can go into the packed tiles: a type the packed kernels run on this CPU, whole
+ * tiles of rows, and the type of the projection's first such part. */
+static int packable(const projection *p, int i, tensor_type packed_type)
 {
-    for (int i = 0; i < n_parts; i++)
-        if (parts[i]->type != parts[0]->type || parts[i]->ne[0] != parts[0]->ne[0] ||
-            tensor_n_rows(parts[i]) % PACKED_TILE_ROWS != 0)
-            return 0;
-    return packed_supported(parts[0]->type, parts[0]->ne[0]);
+    const tensor *t = p->parts[i];
+    return t->type == packed_type && tensor_n_rows(t) % PACKED_TILE_ROWS == 0 &&
+           packed_supported(t->type, p->n_in);
 }
 
 void projection_init(projection *p, int n_parts, const tensor *const *parts)
 {
     *p = (projection){.n_parts = n_parts, .n_in = parts[0]->ne[0]};
     for (int i = 0; i < n_parts; i++) p->parts[i] = parts[i];
-    if (!packable(n_parts, parts)) return;
-    p->layout = packed_layout_of(parts[0]->type, p->n_in);
-    for (int i = 0; i < n_parts; i++) p->n_tiles += tensor_n_rows(parts[i]) / PACKED_TILE_ROWS;
+    int first = 0;
+    while (first < n_parts && !packable(p, first, parts[first]->type)) first++;
+    if (first == n_parts) return;
+    p->layout = packed_layout_of(parts[first]->type, p->n_in);
+    for (int i = first; i < n_parts; i++) {
+        p->part_packed[i] = packable(p, i, parts[first]->type);
+        if (p->part_packed[i]) p->n_tiles += tensor_n_rows(parts[i]) / PACKED_TILE_ROWS;
+    }
 }
 
 size_t projection_packed_bytes(const projection *p)
@@ -31,6 +36,7 @@ void projection_pack(projection *p, void *memory, int n_threads)
 {
     uint8_t *tiles = memory;
     for (int i = 0; i < p->n_parts; i++) {
+        if (!p->part_packed[i]) continue;
         int64_t n_tiles = tensor_n_rows(p->parts[i]) / PACKED_TILE_ROWS;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
         for (int64_t t = 0; t < n_tiles; t++)
@@ -46,21 +52,17 @@ static float *tile_output(const projection *p, int64_t t, float *const *y, size_
 {
     int64_t row = t * PACKED_TILE_ROWS;
     int i = 0;
-    while (row >= tensor_n_rows(p->parts[i])) row -= tensor_n_rows(p->parts[i++]);
+    while (!p->part_packed[i] || row >= tensor_n_rows(p->parts[i])) {
+        if (p->part_packed[i]) row -= tensor_n_rows(p->parts[i]);
+        i++;
+    }
     *y_stride = (size_t)tensor_n_rows(p->parts[i]);
     return y[i] + row;
 }
 
-r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,
-                                float *const *y, error *err)
+static r2gen_status packed_forward(const compute *cpu, const projection *p, const float *x,
+                                   int64_t m, float *const *y, error *err)
 {
-    if (m == 0) return R2GEN_OK;
-    if (!p->packed) {
-        r2gen_status status = R2GEN_OK;
-        for (int i = 0; status == R2GEN_OK && i < p->n_parts; i++)
-            status = matmul(cpu, y[i], x, m, p->parts[i], NULL, err);
-        return status;
-    }
     size_t act_stride = packed_act_row_bytes(&p->layout);
     char *act = malloc(act_stride * (size_t)m);
     if (!act) return error_set(err, R2GEN_ERR_OUT_OF_MEMORY, "projection: activation buffer");
@@ -81,4 +83,14 @@ r2gen_status projection_forward(const compute *cpu, const projection *p, const f
     }
     free(act);
     return R2GEN_OK;
+}
+
+r2gen_status projection_forward(const compute *cpu, const projection *p, const float *x, int64_t m,
+                                float *const *y, error *err)
+{
+    if (m == 0) return R2GEN_OK;
+    r2gen_status status = p->packed ? packed_forward(cpu, p, x, m, y, err) : R2GEN_OK;
+    for (int i = 0; status == R2GEN_OK && i < p->n_parts; i++)
+        if (!p->packed || !p->part_packed[i]) status = matmul(cpu, y[i], x, m, p->parts[i], NULL, err);
+    return status;
 }

@@ -1,10 +1,11 @@
 /* A projection of the LLaMA decoder: 1 .. PROJECTION_MAX_PARTS weight tensors that multiply the
  * same activations (q, k and v; gate and up; or one alone), each with its own output buffer.
  *
- * When the packed kernels run on this CPU and every part is q4_0 or q8_0 with whole tiles of
- * rows, the parts are packed together at load (lib/kernels/packed.h) and every call is one
- * product: the activations are quantised once and one parallel loop streams all the parts' tiles.
- * Otherwise each part goes through matmul() as it lies in the file. */
+ * The parts the packed kernels run on this CPU (lib/kernels/packed.h: a packed type, whole tiles
+ * of rows, and all of one type) are packed together at load, and each call is one product for
+ * them: the activations are quantised once and one parallel loop streams all their tiles. The
+ * other parts (say a q6_K v beside q4_K q and k, as in Q4_K_M files) go through matmul() as they
+ * lie in the file. */
 #ifndef R2GEN_OPS_PROJECTION_H
 #define R2GEN_OPS_PROJECTION_H
 
@@ -23,8 +24,9 @@ typedef struct projection {
     const tensor *parts[PROJECTION_MAX_PARTS]; /* the file's weights; they outlive the projection */
     int64_t n_in;
     packed_layout layout;
+    int part_packed[PROJECTION_MAX_PARTS]; /* which parts are in the tiles */
     int64_t n_tiles;
-    const uint8_t *packed; /* n_tiles tiles, part after part; NULL when unpacked */
+    const uint8_t *packed; /* n_tiles tiles, packed part after packed part; NULL when unpacked */
 } projection;
 
 /* Describes a projection over parts of equal n_in (unpacked until projection_pack). */

@@ -199,19 +199,20 @@ static void packed_activations(const float *x, int64_t n, float *xq)
     }
 }
 
-/* A projection of three parts (packed when the rows make whole tiles and the CPU has the packed
- * kernels for the type, otherwise run part by part through matmul) against the same loops, for
- * every row count a pass split can give (1..8 in one pass, 9 and 17 in two and three, a
- * prefill's 81). */
-static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const int64_t *part_rows,
-                            int expect_packed)
+/* A projection of three parts (the parts whose rows make whole tiles, of one type the CPU has
+ * packed kernels for, packed; the others run through matmul) against the same loops, for every
+ * row count a pass split can give (1..8 in one pass, 9 and 17 in two and three, a prefill's 81).
+ * Packed parts are held to float rounding against the activations they multiply; unpacked ones
+ * get the row kernels' quantisation bound. */
+static void test_projection(test_rng *rng, const tensor_type *types, int64_t n_in,
+                            const int64_t *part_rows, const int *expect_packed)
 {
     static const int64_t row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 81};
     weights w[3];
     const tensor *parts[3];
     float *x = malloc(sizeof(float) * 81 * (size_t)n_in), *y[3];
     for (int i = 0; i < 3; i++) {
-        make_weights(rng, &w[i], type, n_in, part_rows[i]);
+        make_weights(rng, &w[i], types[i], n_in, part_rows[i]);
         parts[i] = &w[i].t;
         y[i] = malloc(sizeof(float) * 81 * (size_t)part_rows[i]);
     }
@@ -220,9 +221,10 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
     packed_activations(x, 81 * n_in, xq);
     projection p;
     projection_init(&p, 3, parts);
+    for (int i = 0; i < 3; i++)
+        CHECK(p.part_packed[i] == expect_packed[i], "%s n_in=%lld part %d: packed %d, expected %d",
+              tensor_type_name(types[i]), (long long)n_in, i, p.part_packed[i], expect_packed[i]);
     size_t packed_bytes = projection_packed_bytes(&p);
-    CHECK((packed_bytes > 0) == expect_packed, "%s n_in=%lld: packed %zu bytes, expected %s",
-          tensor_type_name(type), (long long)n_in, packed_bytes, expect_packed ? "some" : "none");
     void *memory = NULL;
     if (packed_bytes > 0 && posix_memalign(&memory, 64, packed_bytes) == 0)
         projection_pack(&p, memory, 2);
@@ -236,18 +238,20 @@ static void test_projection(test_rng *rng, tensor_type type, int64_t n_in, const
                 for (int64_t k = 0; k < m * part_rows[i]; k++) y[i][k] = NAN;
             CHECK(projection_forward(&cpu, &p, x, m, y, &err) == R2GEN_OK, "%s", err.message);
             for (int i = 0; i < 3; i++) {
-                /* packed: against the activations the kernel multiplies, float rounding only */
-                int bad = p.packed ? compare(&w[i], xq, m, NULL, y[i], 0, 0, &worst_ratio)
-                                   : compare(&w[i], x, m, NULL, y[i], row_kernel_act_block(type), 0,
-                                             &worst_ratio);
+                int packed = p.packed && p.part_packed[i];
+                int bad = packed ? compare(&w[i], xq, m, NULL, y[i], 0, 0, &worst_ratio)
+                                 : compare(&w[i], x, m, NULL, y[i], row_kernel_act_block(types[i]), 0,
+                                           &worst_ratio);
                 CHECK(bad == 0, "projection %s %s n_in=%lld part %d (%lld rows) m=%lld threads=%d: "
-                      "%d outputs outside the bound", p.packed ? "packed" : "unpacked",
-                      tensor_type_name(type), (long long)n_in, i, (long long)part_rows[i],
+                      "%d outputs outside the bound", packed ? "packed" : "unpacked",
+                      tensor_type_name(types[i]), (long long)n_in, i, (long long)part_rows[i],
                       (long long)m, n_threads, bad);
             }
         }
-    printf("%-7s %-5s projection n_in=%-4lld %s worst error/bound = %.3f\n", kernels_select()->name,
-           tensor_type_name(type), (long long)n_in, p.packed ? "packed  " : "unpacked", worst_ratio);
+    printf("%-7s %-5s %-5s %-5s projection n_in=%-4lld packed %d%d%d worst error/bound = %.3f\n",
+           kernels_select()->name, tensor_type_name(types[0]), tensor_type_name(types[1]),
+           tensor_type_name(types[2]), (long long)n_in, p.part_packed[0], p.part_packed[1],
+           p.part_packed[2], worst_ratio);
     free(memory);
     free(x);
     free(xq);
@@ -266,10 +270,20 @@ static void test_projections(test_rng *rng, kernel_path path)
         /* q4_K: AVX-512 only, rows of whole 256-value super-blocks */
         int k4 = types[t] == TENSOR_Q4_K, packs = k4 ? path == KERNEL_AVX512 : path >= KERNEL_AVX2;
         int64_t short_row = k4 ? 256 : 32, long_row = k4 ? 768 : 416;
-        test_projection(rng, types[t], short_row, tiles, packs);
-        test_projection(rng, types[t], long_row, tiles, packs);
-        test_projection(rng, types[t], long_row, ragged, 0);
+        const tensor_type same[3] = {types[t], types[t], types[t]};
+        const int all[3] = {packs, packs, packs}, but_ragged[3] = {packs, 0, packs};
+        test_projection(rng, same, short_row, tiles, all);
+        test_projection(rng, same, long_row, tiles, all);
+        test_projection(rng, same, long_row, ragged, but_ragged);
     }
+    /* Q4_K_M's layers: q and k in q4_K, v in q6_K (never packed) */
+    const tensor_type mixed[3] = {TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q6_K};
+    const int packs = path == KERNEL_AVX512, first_two[3] = {packs, packs, 0};
+    test_projection(rng, mixed, 512, tiles, first_two);
+    /* parts of two packed types: the first part's type is packed, the other runs unpacked */
+    const tensor_type two[3] = {TENSOR_Q8_0, TENSOR_Q4_0, TENSOR_Q8_0};
+    const int q8 = path >= KERNEL_AVX2, q8_parts[3] = {q8, 0, q8};
+    test_projection(rng, two, 64, tiles, q8_parts);
 }
 
 static void test_rejects_partial_blocks(void)
