@@ -202,6 +202,13 @@ static void put_llama_metadata(gguf_writer *w)
     gguf_put_u32(w, "tokenizer.ggml.padding_token_id", 0);
 }
 
+/* llama.cpp's Q4_K_M gives attn_v and ffn_down q6_K in the layers its use_more_bits picks: the
+ * first and last eighth, and every third layer in between (16 of 32). */
+static int more_bits(int layer)
+{
+    return layer < N_LAYERS / 8 || layer >= 7 * N_LAYERS / 8 || (layer - N_LAYERS / 8) % 3 == 2;
+}
+
 static void add_llama_tensors(gguf_writer *w, uint32_t type)
 {
     /* llama.cpp's quantizer writes the output matrix in q6_K for every type but q8_0 (which keeps
@@ -211,15 +218,16 @@ static void add_llama_tensors(gguf_writer *w, uint32_t type)
     char name[64];
     for (int l = 0; l < N_LAYERS; l++) {
 #define LAYER(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+        uint32_t more = type == T_Q4_K && more_bits(l) ? T_Q6_K : type;
         add_vector(w, LAYER("attn_norm.weight"), N_EMBD);
         add_matrix(w, LAYER("attn_q.weight"), type, N_EMBD, N_EMBD);
         add_matrix(w, LAYER("attn_k.weight"), type, N_EMBD, N_EMBD);
-        add_matrix(w, LAYER("attn_v.weight"), type, N_EMBD, N_EMBD);
+        add_matrix(w, LAYER("attn_v.weight"), more, N_EMBD, N_EMBD);
         add_matrix(w, LAYER("attn_output.weight"), type, N_EMBD, N_EMBD);
         add_vector(w, LAYER("ffn_norm.weight"), N_EMBD);
         add_matrix(w, LAYER("ffn_gate.weight"), type, N_EMBD, N_FF);
         add_matrix(w, LAYER("ffn_up.weight"), type, N_EMBD, N_FF);
-        add_matrix(w, LAYER("ffn_down.weight"), type, N_FF, N_EMBD);
+        add_matrix(w, LAYER("ffn_down.weight"), more, N_FF, N_EMBD);
 #undef LAYER
     }
     add_vector(w, "output_norm.weight", N_EMBD);
