@@ -1,6 +1,6 @@
-/* q4_0 / q8_0 weights re-laid once, at load, for the packed kernels: AVX-512 VNNI
- * (packed_avx512.c) or AVX2 (packed_avx2.c, which multiplies through maddubs and reads a tile as
- * two halves of 8 rows).
+/* q4_0 / q8_0 / q4_K weights re-laid once, at load, for the packed kernels: AVX-512 VNNI
+ * (packed_avx512.c, all three) or AVX2 (packed_avx2.c, q4_0 and q8_0, which multiplies through
+ * maddubs and reads a tile as two halves of 8 rows).
  *
  * In the file a weight row keeps its 32-value blocks together, so a kernel that reads one row at a
  * time must unpack and transpose each block for VNNI and finish every output with a horizontal
@@ -55,7 +55,8 @@ typedef struct packed_layout {
 } packed_layout;
 
 /* Whether rows of n_in values of this type can be packed and the packed kernels run on this CPU
- * (AVX2 or AVX-512 VNNI; R2GEN_CPU caps the path as for every kernel). */
+ * (q4_0, q8_0 on AVX2 or AVX-512 VNNI, q4_K on AVX-512 VNNI; R2GEN_CPU caps the path as for every
+ * kernel). */
 int packed_supported(tensor_type type, int64_t n_in);
 packed_layout packed_layout_of(tensor_type type, int64_t n_in);
 
