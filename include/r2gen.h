@@ -95,12 +95,12 @@ R2GEN_API r2gen_load_params r2gen_load_params_default(void);
 /*
  * Load a model: one GGUF holding everything, or a vision GGUF plus params->llm_path, or a
  * LLaMA-only GGUF (text-only mode). Weights are memory-mapped; the layers that run faster in
- * another layout (Swin's linear layers; q4_0/q8_0 LLaMA matrices on AVX2 and AVX-512 VNNI CPUs,
- * q4_K on AVX-512 VNNI) are repacked once, on params->n_threads threads, and their pages of the
- * file are given back, so memory holds one copy of the weights. params may be NULL for the
- * defaults. On success *out_ctx is a new context, freed with r2gen_free. On failure *out_ctx is
- * NULL and r2gen_last_error(NULL) says why, naming the file and the first missing or malformed
- * tensor or key.
+ * another layout (Swin's linear layers; q4_0, q8_0 and q4_K LLaMA matrices on AVX2 and AVX-512 VNNI
+ * CPUs) are repacked once, on params->n_threads threads, and their pages of the file are given
+ * back, so memory holds one copy of the weights. params may be NULL for the defaults. On success
+ * *out_ctx is a new context, freed with r2gen_free. On failure *out_ctx is NULL and
+ * r2gen_last_error(NULL) says why, naming the file and the first missing or malformed tensor or
+ * key.
  */
 R2GEN_API r2gen_status r2gen_load(const char *model_path, const r2gen_load_params *params,
                                   r2gen_ctx **out_ctx);

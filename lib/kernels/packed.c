@@ -10,9 +10,9 @@
 int packed_supported(tensor_type type, int64_t n_in)
 {
     kernel_path path = kernels_select()->path;
-    if (type == TENSOR_Q4_K) return path == KERNEL_AVX512 && n_in > 0 && n_in % QK_K == 0;
-    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0) && path >= KERNEL_AVX2 && n_in > 0 &&
-           n_in % QK8_0 == 0;
+    int64_t block = type == TENSOR_Q4_K ? QK_K : QK8_0;
+    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0 || type == TENSOR_Q4_K) &&
+           path >= KERNEL_AVX2 && n_in > 0 && n_in % block == 0;
 }
 
 /* Bytes of one block's quants for the 16 rows of a tile. */

@@ -1,6 +1,6 @@
 /* q4_0 / q8_0 / q4_K weights re-laid once, at load, for the packed kernels: AVX-512 VNNI
- * (packed_avx512.c, all three) or AVX2 (packed_avx2.c, q4_0 and q8_0, which multiplies through
- * maddubs and reads a tile as two halves of 8 rows).
+ * (packed_avx512.c) or AVX2 (packed_avx2.c, which multiplies through maddubs and reads a tile as
+ * two halves of 8 rows).
  *
  * In the file a weight row keeps its 32-value blocks together, so a kernel that reads one row at a
  * time must unpack and transpose each block for VNNI and finish every output with a horizontal
@@ -17,7 +17,7 @@
  *   q4_0  256 bytes per block: byte 64j + 4i + v (j < 4) holds value 4j + v of row i in its low
  *         nibble and value 16 + 4j + v in its high nibble (the file's nibbles, moved); o = 8.
  *   q8_0  512 bytes per block: byte 64j + 4i + v (j < 8) is value 4j + v of row i plus 128; o = 128.
- *   q4_K  (AVX-512 only) the quants as q4_0's, each 32-value sub-block a block; in place of the
+ *   q4_K  the quants as q4_0's, each 32-value sub-block a block; in place of the
  *         fp16 d, the 16 rows' 6-bit scales sc then mins m as bytes; after them, per 256-value
  *         super-block, the rows' fp16 d then dmin (PACKED_Q4_K_SUPER_BYTES). value = s * u - mn
  *         with s = d * sc and mn = dmin * m, both exact in float; o = -1 (see below).
@@ -55,8 +55,7 @@ typedef struct packed_layout {
 } packed_layout;
 
 /* Whether rows of n_in values of this type can be packed and the packed kernels run on this CPU
- * (q4_0, q8_0 on AVX2 or AVX-512 VNNI, q4_K on AVX-512 VNNI; R2GEN_CPU caps the path as for every
- * kernel). */
+ * (AVX2 or AVX-512 VNNI; R2GEN_CPU caps the path as for every kernel). */
 int packed_supported(tensor_type type, int64_t n_in);
 packed_layout packed_layout_of(tensor_type type, int64_t n_in);
 

@@ -3,8 +3,8 @@
  *
  * A 256-bit register holds half of a 64-byte slice: four quants of each of 8 rows. Without dpbusd
  * the products go through maddubs (u8 * s8, adjacent pairs summed into int16, saturating):
- *   q4_0  the block's eight registers are summed in int16 (|sum| <= 8 * 2 * 15 * 127 = 30480) and
- *         one madd with ones widens each row's pairs to its int32 block sum;
+ *   q4_0, q4_K  the block's eight registers are summed in int16 (|sum| <= 8 * 2 * 15 * 127 =
+ *         30480) and one madd with ones widens each row's pairs to its int32 block sum;
  *   q8_0  the quants are read as signed (u ^ 0x80) and multiplied as |w| * (a * sign(w)), whose
  *         pair sums (<= 2 * 128 * 127) fit int16, each register's widened before the next.
  * The 16 ymm registers hold one half-tile of 8 rows and up to 4 activation rows, so a tile is done
@@ -21,11 +21,12 @@
 #define PREFETCH_BLOCKS 32
 
 /* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (the same rule as the
- * AVX-512 kernel), and offset_sum = -8 sum(qs) for q4_0's unsigned nibbles (q8_0 needs none here). */
+ * AVX-512 kernel), and offset_sum = -8 sum(qs) for q4_0's unsigned nibbles, sum(qs) for q4_K's
+ * mins (packed.h); q8_0 needs none here. */
 void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void *act)
 {
     block_q8_offset *blocks = act;
-    const int offset = layout->type == TENSOR_Q4_0 ? 8 : 0;
+    const int offset = layout->type == TENSOR_Q4_0 ? 8 : layout->type == TENSOR_Q4_K ? -1 : 0;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
         __m256 v[4], amax = _mm256_setzero_ps();
@@ -61,10 +62,11 @@ static inline __m256i broadcast_four(const int8_t *qs)
     return _mm256_set1_epi32(word);
 }
 
-/* q4_0 block b of rows 8 * half .. + 7: sums[r] = the int32 block sum for activation row r. */
+/* 4-bit block b of rows 8 * half .. + 7: sums[r] = the int32 block sum for activation row r,
+ * with q4_0's offset term (not q4_K's: its kernel scales the activations' sum by the mins). */
 static inline __attribute__((always_inline)) void
-q4_0_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, size_t act_stride,
-                int ROWS, __m256i *sums)
+nibble_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, size_t act_stride,
+                  int ROWS, int with_offset, __m256i *sums)
 {
     const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256i wq[8]; /* register j pairs with activation quants 4j..4j+3 */
@@ -78,7 +80,8 @@ q4_0_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, siz
         __m256i pairs = _mm256_maddubs_epi16(wq[0], broadcast_four(a->qs));
         for (int j = 1; j < 8; j++)
             pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wq[j], broadcast_four(a->qs + 4 * j)));
-        sums[r] = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), _mm256_set1_epi32(a->offset_sum));
+        sums[r] = _mm256_madd_epi16(pairs, ones);
+        if (with_offset) sums[r] = _mm256_add_epi32(sums[r], _mm256_set1_epi32(a->offset_sum));
     }
 }
 
@@ -102,14 +105,32 @@ q8_0_block_sums(const uint8_t *quants, int64_t b, int half, const char *act, siz
     }
 }
 
-/* ROWS activation rows against half of one tile (Q4: q4_0, else q8_0; both compile-time). */
+/* q4_K block b's scales s = d * sc and mins dmin * m for rows 8 * half .. + 7. */
+static inline __attribute__((always_inline)) void
+q4_K_half_scales(const uint8_t *block_scales, const uint16_t *super_scales, int64_t b, int half,
+                 __m256 *s, __m256 *mins)
+{
+    const uint16_t *super = super_scales + 32 * (b / 8) + 8 * half;
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)super));
+    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(super + 16)));
+    const uint8_t *bytes = block_scales + 32 * b + 8 * half;
+    __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)bytes));
+    __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(bytes + 16)));
+    *s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc));
+    *mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(m));
+}
+
+/* ROWS activation rows against half of one tile (Q4: 4-bit quants, q4_0 or q4_K, else q8_0;
+ * Q4 and ROWS compile-time). */
 static inline __attribute__((always_inline)) void
 half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const char *act,
                size_t act_stride, int Q4, int ROWS, float *y, size_t y_stride)
 {
+    const int k4 = layout->type == TENSOR_Q4_K;
     const int64_t n_blocks = layout->n_in / QK8_0;
     const size_t block_bytes = Q4 ? 256 : 512;
-    const uint16_t *scales = (const uint16_t *)(tile + (size_t)n_blocks * block_bytes);
+    const uint8_t *block_scales = tile + (size_t)n_blocks * block_bytes;
+    const uint16_t *super_scales = (const uint16_t *)(block_scales + (size_t)n_blocks * 32);
     __m256 acc[ROWS_PER_PASS];
     for (int r = 0; r < ROWS; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n_blocks; b++) {
@@ -120,14 +141,23 @@ half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const
         }
         __m256i sums[ROWS_PER_PASS];
         if (Q4)
-            q4_0_block_sums(tile, b, half, act, act_stride, ROWS, sums);
+            nibble_block_sums(tile, b, half, act, act_stride, ROWS, !k4, sums);
         else
             q8_0_block_sums(tile, b, half, act, act_stride, ROWS, sums);
-        __m256 d_w = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(scales + 16 * b + 8 * half)));
+        __m256 d_w, mins = _mm256_setzero_ps();
+        if (k4)
+            q4_K_half_scales(block_scales, super_scales, b, half, &d_w, &mins);
+        else
+            d_w = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(block_scales + 32 * b + 16 * half)));
         for (int r = 0; r < ROWS; r++) {
-            float d_a = ((const block_q8_offset *)(act + r * act_stride) + b)->d;
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), _mm256_mul_ps(d_w, _mm256_set1_ps(d_a)),
-                                     acc[r]);
+            const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+            __m256 block_sum = _mm256_cvtepi32_ps(sums[r]);
+            if (k4) /* d_a * (s * sum(u a) - min * sum(a)) */
+                acc[r] = _mm256_fmadd_ps(
+                    _mm256_fmsub_ps(block_sum, d_w, _mm256_mul_ps(mins, _mm256_set1_ps((float)a->offset_sum))),
+                    _mm256_set1_ps(a->d), acc[r]);
+            else
+                acc[r] = _mm256_fmadd_ps(block_sum, _mm256_mul_ps(d_w, _mm256_set1_ps(a->d)), acc[r]);
         }
     }
     for (int r = 0; r < ROWS; r++) _mm256_storeu_ps(y + r * y_stride + 8 * half, acc[r]);
@@ -139,7 +169,7 @@ half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const
 static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
                       size_t act_stride, int n_rows, float *y, size_t y_stride)
 {
-    int q4 = layout->type == TENSOR_Q4_0;
+    int q4 = layout->type != TENSOR_Q8_0;
     for (int half = 0; half < 2; half++) {
         switch (n_rows + (q4 ? 0 : ROWS_PER_PASS)) {
         case 1: HALF_TILE_ROWS(1, 1); break;

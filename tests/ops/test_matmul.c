@@ -267,8 +267,8 @@ static void test_projections(test_rng *rng, kernel_path path)
     static const int64_t tiles[3] = {48, 16, 32}, ragged[3] = {48, 20, 32};
     static const tensor_type types[] = {TENSOR_Q4_0, TENSOR_Q8_0, TENSOR_Q4_K};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-        /* q4_K: AVX-512 only, rows of whole 256-value super-blocks */
-        int k4 = types[t] == TENSOR_Q4_K, packs = k4 ? path == KERNEL_AVX512 : path >= KERNEL_AVX2;
+        /* q4_K: rows of whole 256-value super-blocks */
+        int k4 = types[t] == TENSOR_Q4_K, packs = path >= KERNEL_AVX2;
         int64_t short_row = k4 ? 256 : 32, long_row = k4 ? 768 : 416;
         const tensor_type same[3] = {types[t], types[t], types[t]};
         const int all[3] = {packs, packs, packs}, but_ragged[3] = {packs, 0, packs};
@@ -278,7 +278,7 @@ static void test_projections(test_rng *rng, kernel_path path)
     }
     /* Q4_K_M's layers: q and k in q4_K, v in q6_K (never packed) */
     const tensor_type mixed[3] = {TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q6_K};
-    const int packs = path == KERNEL_AVX512, first_two[3] = {packs, packs, 0};
+    const int packs = path >= KERNEL_AVX2, first_two[3] = {packs, packs, 0};
     test_projection(rng, mixed, 512, tiles, first_two);
     /* parts of two packed types: the first part's type is packed, the other runs unpacked */
     const tensor_type two[3] = {TENSOR_Q8_0, TENSOR_Q4_0, TENSOR_Q8_0};
