@@ -9,7 +9,7 @@
 
 #include "attention.h"
 #include "core/tensor.h"
-#include "quant.h"
+#include "quant_simd.h"
 
 static inline float hsum(__m256 v)
 {
@@ -80,16 +80,7 @@ static void scores_avx2(const void *keys, int f16, int head_dim, const int32_t *
                         const float *q, size_t q_stride, int n_rows, float scale, float *scores,
                         size_t scores_stride)
 {
-    switch (n_rows + (f16 ? 4 : 0)) {
-    case 1: SCORES_ROWS(0, 1); break;
-    case 2: SCORES_ROWS(0, 2); break;
-    case 3: SCORES_ROWS(0, 3); break;
-    case 4: SCORES_ROWS(0, 4); break;
-    case 5: SCORES_ROWS(1, 1); break;
-    case 6: SCORES_ROWS(1, 2); break;
-    case 7: SCORES_ROWS(1, 3); break;
-    default: SCORES_ROWS(1, 4); break;
-    }
+    WITH_FLAG_AND_ROWS(SCORES_ROWS, f16, n_rows)
 }
 
 /* Output columns d0 .. d0 + 8 * BANDS of ROWS rows over values j0 .. j1. */
@@ -145,16 +136,7 @@ mix_rows(const void *values, int F16, int head_dim, const int32_t *slots, int n,
 static void mix_avx2(const void *values, int f16, int head_dim, const int32_t *slots, int n,
                      const float *p, size_t p_stride, int n_rows, float *out, size_t out_stride)
 {
-    switch (n_rows + (f16 ? 4 : 0)) {
-    case 1: MIX_ROWS(0, 1); break;
-    case 2: MIX_ROWS(0, 2); break;
-    case 3: MIX_ROWS(0, 3); break;
-    case 4: MIX_ROWS(0, 4); break;
-    case 5: MIX_ROWS(1, 1); break;
-    case 6: MIX_ROWS(1, 2); break;
-    case 7: MIX_ROWS(1, 3); break;
-    default: MIX_ROWS(1, 4); break;
-    }
+    WITH_FLAG_AND_ROWS(MIX_ROWS, f16, n_rows)
 }
 
 const attention_kernels attention_avx2 = {scores_avx2, mix_avx2};

@@ -14,10 +14,12 @@
 
 #include "packed_kernels.h"
 #include "quant.h"
+#include "quant_simd.h"
 
 #define ROWS_PER_PASS 4
 
-/* Blocks ahead that the weight stream is prefetched into L2 (as the AVX-512 kernel). */
+/* Blocks ahead that the weight stream is prefetched into L2 (8 KiB of q4_0 / q4_K, 16 KiB of
+ * q8_0): the AVX-512 kernel's q4_0 distance, not tuned on a CPU without AVX-512. */
 #define PREFETCH_BLOCKS 32
 
 /* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (the same rule as the
@@ -163,25 +165,14 @@ half_tile_rows(const packed_layout *layout, const uint8_t *tile, int half, const
     for (int r = 0; r < ROWS; r++) _mm256_storeu_ps(y + r * y_stride + 8 * half, acc[r]);
 }
 
-#define HALF_TILE_ROWS(Q4, ROWS)                                                                   \
-    half_tile_rows(layout, tile, half, act, act_stride, Q4, ROWS, y, y_stride)
+#define HALF_TILE_Q8_ROWS(Q8, ROWS)                                                                \
+    half_tile_rows(layout, tile, half, act, act_stride, !(Q8), ROWS, y, y_stride)
 
 static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
                       size_t act_stride, int n_rows, float *y, size_t y_stride)
 {
-    int q4 = layout->type != TENSOR_Q8_0;
-    for (int half = 0; half < 2; half++) {
-        switch (n_rows + (q4 ? 0 : ROWS_PER_PASS)) {
-        case 1: HALF_TILE_ROWS(1, 1); break;
-        case 2: HALF_TILE_ROWS(1, 2); break;
-        case 3: HALF_TILE_ROWS(1, 3); break;
-        case 4: HALF_TILE_ROWS(1, 4); break;
-        case 5: HALF_TILE_ROWS(0, 1); break;
-        case 6: HALF_TILE_ROWS(0, 2); break;
-        case 7: HALF_TILE_ROWS(0, 3); break;
-        default: HALF_TILE_ROWS(0, 4); break;
-        }
-    }
+    int q8 = layout->type == TENSOR_Q8_0;
+    for (int half = 0; half < 2; half++) WITH_FLAG_AND_ROWS(HALF_TILE_Q8_ROWS, q8, n_rows)
 }
 
 void packed_tile_product_avx2(const packed_layout *layout, const void *tile, const void *act,

@@ -40,4 +40,18 @@ static inline void q4_K_unpack_scales(const uint8_t packed[12], uint8_t out[16])
     default: body(n, w, act, act_stride, KERNEL_MAX_ROWS, out, variant); break;                    \
     }
 
+/* Runs BODY(FLAG, ROWS) with both as compile-time constants: flag 0 or 1, n_rows 1..4 (the
+ * attention and packed AVX2 kernels: f16 or f32 entries, q8_0 or 4-bit quants). */
+#define WITH_FLAG_AND_ROWS(BODY, flag, n_rows)                                                     \
+    switch ((n_rows) + ((flag) ? 4 : 0)) {                                                         \
+    case 1: BODY(0, 1); break;                                                                     \
+    case 2: BODY(0, 2); break;                                                                     \
+    case 3: BODY(0, 3); break;                                                                     \
+    case 4: BODY(0, 4); break;                                                                     \
+    case 5: BODY(1, 1); break;                                                                     \
+    case 6: BODY(1, 2); break;                                                                     \
+    case 7: BODY(1, 3); break;                                                                     \
+    default: BODY(1, 4); break;                                                                    \
+    }
+
 #endif

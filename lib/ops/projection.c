@@ -4,13 +4,13 @@
 
 #include "matmul.h"
 
-/* Whether part i can go into the packed tiles: a type the packed kernels run on this CPU, whole
- * tiles of rows, and the type of the projection's first such part. */
+/* Whether part i can go into the packed tiles: a type the packed kernels run on this CPU, the
+ * projection's n_in, whole tiles of rows, and the type of the projection's first such part. */
 static int packable(const projection *p, int i, tensor_type packed_type)
 {
     const tensor *t = p->parts[i];
-    return t->type == packed_type && tensor_n_rows(t) % PACKED_TILE_ROWS == 0 &&
-           packed_supported(t->type, p->n_in);
+    return t->type == packed_type && t->ne[0] == p->n_in &&
+           tensor_n_rows(t) % PACKED_TILE_ROWS == 0 && packed_supported(t->type, p->n_in);
 }
 
 void projection_init(projection *p, int n_parts, const tensor *const *parts)
