@@ -10,23 +10,33 @@
 int packed_supported(tensor_type type, int64_t n_in)
 {
     kernel_path path = kernels_select()->path;
-    int64_t block = type == TENSOR_Q4_K ? QK_K : QK8_0;
-    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0 || type == TENSOR_Q4_K) &&
+    int64_t block = type == TENSOR_Q4_K || type == TENSOR_Q6_K ? QK_K : QK8_0;
+    return (type == TENSOR_Q4_0 || type == TENSOR_Q8_0 || type == TENSOR_Q4_K ||
+            type == TENSOR_Q6_K) &&
            path >= KERNEL_AVX2 && n_in > 0 && n_in % block == 0;
 }
 
 /* Bytes of one block's quants for the 16 rows of a tile. */
 static size_t tile_block_quant_bytes(tensor_type type)
 {
-    return type == TENSOR_Q8_0 ? PACKED_TILE_ROWS * QK8_0 : PACKED_TILE_ROWS * QK8_0 / 2;
+    size_t nibbles = PACKED_TILE_ROWS * QK8_0 / 2;
+    return type == TENSOR_Q8_0 ? 2 * nibbles : type == TENSOR_Q6_K ? nibbles + nibbles / 2 : nibbles;
+}
+
+/* Bytes of the fp16 scales each 256-value super-block adds to a tile. */
+static size_t tile_super_bytes(tensor_type type)
+{
+    return type == TENSOR_Q4_K ? PACKED_Q4_K_SUPER_BYTES
+           : type == TENSOR_Q6_K ? PACKED_Q6_K_SUPER_BYTES : 0;
 }
 
 packed_layout packed_layout_of(tensor_type type, int64_t n_in)
 {
     size_t n_blocks = (size_t)(n_in / QK8_0);
-    /* per block: the quants and 32 bytes of scales (fp16 d, or q4_K's 6-bit sc and m as bytes) */
+    /* per block: the quants and 32 bytes of scales (fp16 d, q4_K's sc and m, q6_K's two sc) */
     size_t bytes = n_blocks * (tile_block_quant_bytes(type) + 2 * PACKED_TILE_ROWS);
-    if (type == TENSOR_Q4_K) bytes += (size_t)(n_in / QK_K) * PACKED_Q4_K_SUPER_BYTES;
+    if (type == TENSOR_Q4_K || type == TENSOR_Q6_K)
+        bytes += (size_t)(n_in / QK_K) * tile_super_bytes(type);
     packed_layout layout = {type, n_in, (bytes + 63) / 64 * 64, kernels_select()->path};
     return layout;
 }
@@ -72,32 +82,61 @@ static void fill_super_q4_K(const block_q4_K *src, int i, int64_t sb, uint8_t *q
     super_scales[(size_t)sb * 32 + 16 + i] = src->dmin;
 }
 
+/* Super-block sb of row i (q6_K): per block, the low nibbles as q4_0's, the top two bits in the
+ * two slices, the two group scales; and d. */
+static void fill_super_q6_K(const block_q6_K *src, int i, int64_t sb, uint8_t *quants,
+                            uint8_t *block_scales, uint16_t *super_scales)
+{
+    for (int sub = 0; sub < 8; sub++) {
+        int64_t b = 8 * sb + sub;
+        uint8_t *block = quants + (size_t)b * 384;
+        for (int j = 0; j < 4; j++)
+            for (int v = 0; v < 4; v++) {
+                int lo = q6_K_quant(src, 32 * sub + 4 * j + v);
+                int hi = q6_K_quant(src, 32 * sub + 16 + 4 * j + v);
+                block[64 * j + 4 * i + v] = (uint8_t)((lo & 0xF) | (hi & 0xF) << 4);
+                block[256 + 4 * i + v] |= (uint8_t)((lo >> 4) << (2 * j));
+                block[256 + 64 + 4 * i + v] |= (uint8_t)((hi >> 4) << (2 * j));
+            }
+        block_scales[(size_t)b * 32 + i] = (uint8_t)src->scales[2 * sub];
+        block_scales[(size_t)b * 32 + 16 + i] = (uint8_t)src->scales[2 * sub + 1];
+    }
+    super_scales[(size_t)sb * 16 + i] = src->d;
+}
+
+/* Row i's 32-value blocks (q4_0, q8_0) into the tile. */
+static void fill_row_blocks(const packed_layout *layout, const void *row, int i, uint8_t *quants,
+                            uint16_t *scales)
+{
+    size_t block_bytes = tile_block_quant_bytes(layout->type);
+    for (int64_t b = 0; b < layout->n_in / QK8_0; b++) {
+        uint8_t *block_quants = quants + (size_t)b * block_bytes;
+        uint16_t *scale = scales + (size_t)b * PACKED_TILE_ROWS + i;
+        if (layout->type == TENSOR_Q4_0)
+            fill_block_q4_0((const block_q4_0 *)row + b, i, block_quants, scale);
+        else
+            fill_block_q8_0((const block_q8_0 *)row + b, i, block_quants, scale);
+    }
+}
+
 void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile)
 {
-    int64_t n_blocks = layout->n_in / QK8_0;
-    size_t block_bytes = tile_block_quant_bytes(layout->type);
+    int64_t n_blocks = layout->n_in / QK8_0, n_supers = layout->n_in / QK_K;
     size_t row_bytes = tensor_row_bytes(layout->type, layout->n_in);
     uint8_t *quants = tile;
-    uint8_t *block_scales = quants + (size_t)n_blocks * block_bytes;
+    uint8_t *block_scales = quants + (size_t)n_blocks * tile_block_quant_bytes(layout->type);
     uint8_t *end = block_scales + (size_t)n_blocks * 2 * PACKED_TILE_ROWS;
     uint16_t *super_scales = (uint16_t *)end;
-    if (layout->type == TENSOR_Q4_K) end += (size_t)(layout->n_in / QK_K) * PACKED_Q4_K_SUPER_BYTES;
-    memset(end, 0, (size_t)(quants + layout->tile_bytes - end)); /* the padding */
+    /* q6_K's top bits are or-ed in, so the quants start from zero too */
+    memset(tile, 0, layout->tile_bytes);
     for (int i = 0; i < PACKED_TILE_ROWS; i++) {
         const char *row = (const char *)rows + (size_t)i * row_bytes;
-        if (layout->type == TENSOR_Q4_K) {
-            for (int64_t sb = 0; sb < layout->n_in / QK_K; sb++)
-                fill_super_q4_K((const block_q4_K *)row + sb, i, sb, quants, block_scales, super_scales);
-            continue;
-        }
-        for (int64_t b = 0; b < n_blocks; b++) {
-            uint8_t *block_quants = quants + (size_t)b * block_bytes;
-            uint16_t *scale = (uint16_t *)block_scales + (size_t)b * PACKED_TILE_ROWS + i;
-            if (layout->type == TENSOR_Q4_0)
-                fill_block_q4_0((const block_q4_0 *)row + b, i, block_quants, scale);
-            else
-                fill_block_q8_0((const block_q8_0 *)row + b, i, block_quants, scale);
-        }
+        for (int64_t sb = 0; sb < n_supers && layout->type == TENSOR_Q4_K; sb++)
+            fill_super_q4_K((const block_q4_K *)row + sb, i, sb, quants, block_scales, super_scales);
+        for (int64_t sb = 0; sb < n_supers && layout->type == TENSOR_Q6_K; sb++)
+            fill_super_q6_K((const block_q6_K *)row + sb, i, sb, quants, block_scales, super_scales);
+        if (layout->type == TENSOR_Q4_0 || layout->type == TENSOR_Q8_0)
+            fill_row_blocks(layout, row, i, quants, (uint16_t *)block_scales);
     }
 }
 

@@ -1,4 +1,4 @@
-/* q4_0 / q8_0 / q4_K weights re-laid once, at load, for the packed kernels: AVX-512 VNNI
+/* q4_0 / q8_0 / q4_K / q6_K weights re-laid once, at load, for the packed kernels: AVX-512 VNNI
  * (packed_avx512.c) or AVX2 (packed_avx2.c, which multiplies through maddubs and reads a tile as
  * two halves of 8 rows).
  *
@@ -21,9 +21,16 @@
  *         fp16 d, the 16 rows' 6-bit scales sc then mins m as bytes; after them, per 256-value
  *         super-block, the rows' fp16 d then dmin (PACKED_Q4_K_SUPER_BYTES). value = s * u - mn
  *         with s = d * sc and mn = dmin * m, both exact in float; o = -1 (see below).
+ *   q6_K  384 bytes per block: the low four bits of the 6-bit quants as q4_0's nibbles, then two
+ *         64-byte slices of the top two bits: byte 4i + v of slice h holds, in bits 2j..2j+1,
+ *         those of value 16h + 4j + v of row i. In place of the fp16 d, the rows' int8 scales of
+ *         values 0..15 then of values 16..31 (the file's 16-value groups); after them, per
+ *         super-block, the rows' fp16 d (PACKED_Q6_K_SUPER_BYTES). value = d * sc * (u - 32),
+ *         o = 32, d * sc exact in float. 210 bytes per 256 values of a row, as in the file.
  * Activations are quantised per row to block_q8_offset: the products are exact int32 sums of
  * u * a, started from -o * sum(a) so that the offset comes off in integers (q4_K's kernel keeps
- * the sum apart instead, o = -1, to multiply it by each row's min). */
+ * the sum apart instead, o = -1, to multiply it by each row's min). The sums are kept per half
+ * block because q6_K scales the two halves apart. */
 #ifndef R2GEN_KERNELS_PACKED_H
 #define R2GEN_KERNELS_PACKED_H
 
@@ -37,18 +44,20 @@
 /* Activation rows that share one unpacking of a weight block (their accumulators stay in
  * registers: 8 accumulators + 8 weight registers + temporaries fit the 32 zmm registers). */
 #define PACKED_ROWS_PER_PASS 8
-/* q4_K: bytes of each 256-value super-block's d and dmin for the 16 rows */
+/* Bytes of each 256-value super-block's fp16 scales for the 16 rows: q4_K's d and dmin, q6_K's d */
 #define PACKED_Q4_K_SUPER_BYTES (2 * PACKED_TILE_ROWS * sizeof(uint16_t))
+#define PACKED_Q6_K_SUPER_BYTES (PACKED_TILE_ROWS * sizeof(uint16_t))
 
-/* 32 activation values x = d * qs[i]; offset_sum = -o * sum(qs) for the weights' offset o. */
+/* 32 activation values x = d * qs[i]; offset_sum[h] = -o * the sum of qs[16h..16h+15] for the
+ * weights' offset o. */
 typedef struct block_q8_offset {
     int8_t qs[32];
     float d;
-    int32_t offset_sum;
+    int32_t offset_sum[2];
 } block_q8_offset;
 
 typedef struct packed_layout {
-    tensor_type type; /* of the blocks: TENSOR_Q4_0 or TENSOR_Q8_0 */
+    tensor_type type; /* of the blocks: TENSOR_Q4_0, TENSOR_Q8_0, TENSOR_Q4_K or TENSOR_Q6_K */
     int64_t n_in;     /* values per weight row, a multiple of 32 */
     size_t tile_bytes;
     kernel_path path; /* whose kernels run it: KERNEL_AVX512 or KERNEL_AVX2 */

@@ -6,19 +6,20 @@
 #include "quant.h"
 
 /* Blocks ahead that the weight stream is prefetched into L2: 32 of q4_0 / q4_K (8 KiB), 12 of
- * q8_0 (6 KiB). Measured on Llama-2-7B layers past the LLC, products alternated in one process:
+ * q8_0 (6 KiB), 21 of q6_K (8 KiB, as for q4_0). Measured on Llama-2-7B layers past the LLC, products alternated in one process:
  * without it 3 rows run 25-35% slower; into L2 (T1) beat into L1 (T0) by 8-17% with 3 rows and tied
  * with 1; for q4_0, 24, 40, 48, 64 and 96 ahead, T2, and every other line were no better than 32;
  * for q8_0, 12 ahead streamed 1 row 3-12% and 3 rows 0-3% faster than 32 (8 ahead: 1 row faster
  * still, 3 rows slower). */
 #define PREFETCH_BLOCKS_Q4 32
 #define PREFETCH_BLOCKS_Q8 12
+#define PREFETCH_BLOCKS_Q6 21
 
 /* Offset o of the packed quants: value = d * (u - o); q4_K's -1 makes offset_sum the plain sum of
  * the activation quants, which its kernel multiplies by each row's min. */
 static int weight_offset(tensor_type type)
 {
-    return type == TENSOR_Q4_0 ? 8 : type == TENSOR_Q8_0 ? 128 : -1;
+    return type == TENSOR_Q4_0 ? 8 : type == TENSOR_Q8_0 ? 128 : type == TENSOR_Q6_K ? 32 : -1;
 }
 
 /* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (as quantize_act_q8_0
@@ -37,23 +38,34 @@ void packed_quantize_act_avx512(const packed_layout *layout, const float *x, voi
         _mm_storeu_si128((__m128i *)blocks[b].qs, _mm512_cvtsepi32_epi8(q_lo));
         _mm_storeu_si128((__m128i *)(blocks[b].qs + 16), _mm512_cvtsepi32_epi8(q_hi));
         blocks[b].d = d;
-        blocks[b].offset_sum = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q_lo, q_hi));
+        blocks[b].offset_sum[0] = -offset * _mm512_reduce_add_epi32(q_lo);
+        blocks[b].offset_sum[1] = -offset * _mm512_reduce_add_epi32(q_hi);
     }
 }
 
-/* The 8 weight registers of block b: register j pairs with activation quants 4j..4j+3. */
+/* The 8 weight registers of block b (bits: 4, 6 or 8 per quant): register j pairs with
+ * activation quants 4j..4j+3. */
 static inline __attribute__((always_inline)) void
-block_weights(const uint8_t *quants, int64_t b, int q4, __m512i wq[8])
+block_weights(const uint8_t *quants, int64_t b, int bits, __m512i wq[8])
 {
-    if (q4) {
-        const __m512i nibble = _mm512_set1_epi8(0x0F);
-        for (int j = 0; j < 4; j++) {
-            __m512i both = _mm512_load_si512(quants + 256 * b + 64 * j);
-            wq[j] = _mm512_and_si512(both, nibble);
-            wq[j + 4] = _mm512_and_si512(_mm512_srli_epi16(both, 4), nibble);
-        }
-    } else {
+    if (bits == 8) {
         for (int j = 0; j < 8; j++) wq[j] = _mm512_load_si512(quants + 512 * b + 64 * j);
+        return;
+    }
+    const __m512i nibble = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    const uint8_t *block = quants + (bits == 6 ? 384 : 256) * b;
+    for (int j = 0; j < 4; j++) {
+        __m512i both = _mm512_load_si512(block + 64 * j);
+        wq[j] = _mm512_and_si512(both, nibble);
+        wq[j + 4] = _mm512_and_si512(_mm512_srli_epi16(both, 4), nibble);
+    }
+    if (bits == 4) return;
+    for (int h = 0; h < 2; h++) { /* bits 2j..2j+1 of slice h to bits 4-5 of register 4h + j */
+        __m512i high = _mm512_load_si512(block + 256 + 64 * h);
+        __m512i at[4] = {_mm512_slli_epi16(high, 4), _mm512_slli_epi16(high, 2), high,
+                         _mm512_srli_epi16(high, 2)};
+        /* (at & top) | wq: shifts within 16 bits bring other bits along, the mask drops them */
+        for (int j = 0; j < 4; j++) wq[4 * h + j] = _mm512_ternarylogic_epi32(at[j], top, wq[4 * h + j], 0xEA);
     }
 }
 
@@ -81,15 +93,27 @@ q4_K_block_scales(const uint8_t *block_scales, const uint16_t *super_scales, int
     *mins = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(bytes + 1))));
 }
 
+/* q6_K block b's 16 scales d * sc of values 0..15 (lo) and 16..31 (hi). */
+static inline __attribute__((always_inline)) void
+q6_K_block_scales(const uint8_t *block_scales, const uint16_t *super_scales, int64_t b, __m512 *lo,
+                  __m512 *hi)
+{
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(super_scales + 16 * (b / 8))));
+    const __m128i *bytes = (const __m128i *)(block_scales + 32 * b);
+    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(bytes))));
+    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(bytes + 1))));
+}
+
 /* n_rows (a compile-time constant after inlining) activation rows against one tile. */
 static inline __attribute__((always_inline)) void
 tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, size_t act_stride,
           int n_rows, float *y, size_t y_stride)
 {
-    const int q8 = layout->type == TENSOR_Q8_0, k4 = layout->type == TENSOR_Q4_K;
+    const int q8 = layout->type == TENSOR_Q8_0, k4 = layout->type == TENSOR_Q4_K,
+              k6 = layout->type == TENSOR_Q6_K;
     const int64_t n_blocks = layout->n_in / QK8_0;
-    const size_t block_bytes = q8 ? 512 : 256;
-    const int64_t prefetch_blocks = q8 ? PREFETCH_BLOCKS_Q8 : PREFETCH_BLOCKS_Q4;
+    const size_t block_bytes = q8 ? 512 : k6 ? 384 : 256;
+    const int64_t prefetch_blocks = q8 ? PREFETCH_BLOCKS_Q8 : k6 ? PREFETCH_BLOCKS_Q6 : PREFETCH_BLOCKS_Q4;
     const uint8_t *block_scales = tile + (size_t)n_blocks * block_bytes;
     const uint16_t *super_scales = (const uint16_t *)(block_scales + (size_t)n_blocks * 32);
     __m512 acc[PACKED_ROWS_PER_PASS];
@@ -99,28 +123,40 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
         /* (near the end this reaches past the tile's quants: prefetches never fault) */
         const char *ahead = (const char *)tile + (b + prefetch_blocks) * block_bytes;
         for (size_t line = 0; line < block_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
-        block_weights(tile, b, !q8, wq);
-        __m512 d_w, mins = _mm512_setzero_ps();
+        block_weights(tile, b, q8 ? 8 : k6 ? 6 : 4, wq);
+        /* d_w scales the block (q6_K: its values 0..15), d_hi q6_K's values 16..31 */
+        __m512 d_w, d_hi = _mm512_setzero_ps(), mins = _mm512_setzero_ps();
         if (k4)
             q4_K_block_scales(block_scales, super_scales, b, &d_w, &mins);
+        else if (k6)
+            q6_K_block_scales(block_scales, super_scales, b, &d_w, &d_hi);
         else
             d_w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(block_scales + 32 * b)));
         for (int r = 0; r < n_rows; r++) {
             const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
-            /* two chains of four: the block's sum waits on half the dpbusd latency */
-            __m512i s0 = k4 ? _mm512_setzero_si512() : _mm512_set1_epi32(a->offset_sum);
-            __m512i s1 = _mm512_setzero_si512();
+            /* two chains of four, one per half block: the block's sum waits on half the dpbusd
+             * latency, and q6_K scales the halves apart */
+            __m512i s0 = k4 ? _mm512_setzero_si512() : _mm512_set1_epi32(a->offset_sum[0]);
+            __m512i s1 = k4 ? _mm512_setzero_si512() : _mm512_set1_epi32(a->offset_sum[1]);
             for (int j = 0; j < 4; j++) {
                 s0 = dpbusd_broadcast(s0, wq[j], a->qs + 4 * j);
                 s1 = dpbusd_broadcast(s1, wq[j + 4], a->qs + 16 + 4 * j);
             }
+            __m512 d_a = _mm512_set1_ps(a->d);
+            if (k6) { /* d_a * (s_lo * sum_lo + s_hi * sum_hi) */
+                __m512 both = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d_w,
+                                              _mm512_mul_ps(_mm512_cvtepi32_ps(s1), d_hi));
+                acc[r] = _mm512_fmadd_ps(both, d_a, acc[r]);
+                continue;
+            }
             __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
-            if (k4) /* d_a * (s * sum(u a) - min * sum(a)) */
+            if (k4) { /* d_a * (s * sum(u a) - min * sum(a)) */
+                float sum_a = (float)(a->offset_sum[0] + a->offset_sum[1]);
                 acc[r] = _mm512_fmadd_ps(
-                    _mm512_fmsub_ps(sums, d_w, _mm512_mul_ps(mins, _mm512_set1_ps((float)a->offset_sum))),
-                    _mm512_set1_ps(a->d), acc[r]);
-            else
-                acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)), acc[r]);
+                    _mm512_fmsub_ps(sums, d_w, _mm512_mul_ps(mins, _mm512_set1_ps(sum_a))), d_a, acc[r]);
+            } else {
+                acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, d_a), acc[r]);
+            }
         }
     }
     for (int r = 0; r < n_rows; r++) _mm512_storeu_ps(y + r * y_stride, acc[r]);

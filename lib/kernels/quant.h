@@ -137,6 +137,16 @@ static inline void q4_K_scale_min(const uint8_t *scales, int j, int *sc, int *m)
     }
 }
 
+/* The 6-bit quant (0..63, before the offset of 32) of value e (< 256) of a q6_K block. */
+static inline int q6_K_quant(const block_q6_K *b, int e)
+{
+    int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+    uint8_t low = b->ql[64 * half + l + 32 * (quarter % 2)];
+    int low4 = quarter < 2 ? (low & 0xF) : (low >> 4);
+    int high2 = (b->qh[32 * half + l] >> (2 * quarter)) & 3;
+    return low4 | (high2 << 4);
+}
+
 /* The three kernel sets (avx2/avx512 are only valid on CPUs that kernels_for_path admits). */
 extern const kernels kernels_scalar;
 extern const kernels kernels_avx2;

@@ -55,14 +55,10 @@ void q4_K_to_float_ref(const void *w, float *y, int64_t n)
     }
 }
 
-/* The 6-bit quant of value e (< 256) of a q6_K block, minus its offset of 32. */
+/* The quant of value e (< 256) of a q6_K block, minus its offset of 32. */
 static int q6_K_value(const block_q6_K *b, int e)
 {
-    int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
-    uint8_t low = b->ql[64 * half + l + 32 * (quarter % 2)];
-    int low4 = quarter < 2 ? (low & 0xF) : (low >> 4);
-    int high2 = (b->qh[32 * half + l] >> (2 * quarter)) & 3;
-    return (low4 | (high2 << 4)) - 32;
+    return q6_K_quant(b, e) - 32;
 }
 
 void q6_K_to_float_ref(const void *w, float *y, int64_t n)

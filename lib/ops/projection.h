@@ -2,10 +2,10 @@
  * same activations (q, k and v; gate and up; or one alone), each with its own output buffer.
  *
  * The parts the packed kernels run on this CPU (lib/kernels/packed.h: a packed type, whole tiles
- * of rows, and all of one type) are packed together at load, and each call is one product for
- * them: the activations are quantised once and one parallel loop streams all their tiles. The
- * other parts (say a q6_K v beside q4_K q and k, as in Q4_K_M files) go through matmul() as they
- * lie in the file. */
+ * of rows) are packed at load, each in its own type (Q4_K_M files put a q6_K v beside q4_K q and
+ * k), and each call is one product for them: the activations are quantised once per type and one
+ * parallel loop streams all their tiles. The other parts go through matmul() as they lie in the
+ * file. */
 #ifndef R2GEN_OPS_PROJECTION_H
 #define R2GEN_OPS_PROJECTION_H
 
@@ -23,10 +23,11 @@ typedef struct projection {
     int n_parts;
     const tensor *parts[PROJECTION_MAX_PARTS]; /* the file's weights; they outlive the projection */
     int64_t n_in;
-    packed_layout layout;
-    int part_packed[PROJECTION_MAX_PARTS]; /* which parts are in the tiles */
-    int64_t n_tiles;
-    const uint8_t *packed; /* n_tiles tiles, packed part after packed part; NULL when unpacked */
+    int part_packed[PROJECTION_MAX_PARTS];     /* which parts are in the tiles */
+    packed_layout layouts[PROJECTION_MAX_PARTS]; /* of the packed parts */
+    size_t part_offset[PROJECTION_MAX_PARTS];    /* bytes before a packed part's first tile */
+    size_t packed_bytes;                         /* of all the packed parts' tiles */
+    const uint8_t *packed; /* the tiles, packed part after packed part; NULL when unpacked */
 } projection;
 
 /* Describes a projection over parts of equal n_in (unpacked until projection_pack). */

@@ -276,14 +276,17 @@ static void test_projections(test_rng *rng, kernel_path path)
         test_projection(rng, same, long_row, tiles, all);
         test_projection(rng, same, long_row, ragged, but_ragged);
     }
-    /* Q4_K_M's layers: q and k in q4_K, v in q6_K (never packed) */
+    /* Q4_K_M's layers: q and k in q4_K, v in q6_K; and parts of two other packed types */
     const tensor_type mixed[3] = {TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q6_K};
-    const int packs = path >= KERNEL_AVX2, first_two[3] = {packs, packs, 0};
-    test_projection(rng, mixed, 512, tiles, first_two);
-    /* parts of two packed types: the first part's type is packed, the other runs unpacked */
     const tensor_type two[3] = {TENSOR_Q8_0, TENSOR_Q4_0, TENSOR_Q8_0};
-    const int q8 = path >= KERNEL_AVX2, q8_parts[3] = {q8, 0, q8};
-    test_projection(rng, two, 64, tiles, q8_parts);
+    const int packs = path >= KERNEL_AVX2, all[3] = {packs, packs, packs};
+    test_projection(rng, mixed, 512, tiles, all);
+    test_projection(rng, two, 64, tiles, all);
+    /* q6_K alone, as Q4_K_M's ffn_down and output, ragged too */
+    const tensor_type q6[3] = {TENSOR_Q6_K, TENSOR_Q6_K, TENSOR_Q6_K};
+    const int but_ragged[3] = {packs, 0, packs};
+    test_projection(rng, q6, 256, tiles, all);
+    test_projection(rng, q6, 768, ragged, but_ragged);
 }
 
 static void test_rejects_partial_blocks(void)
