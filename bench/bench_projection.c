@@ -3,7 +3,7 @@
  * about 0.9 GB of q4_0, well past the last-level cache, as in a real decode step), with the rows
  * of a greedy step (1), a 3-beam step (3), 8 rows and a prefill (81).
  *
- *   bench_projection [q4_0|q8_0 [layers [threads]]]
+ *   bench_projection [q4_0|q8_0|q4_K|q6_K [layers [threads]]]
  *
  * GB/s counts the weight bytes read once per pass over the layers; GFLOP/s 2 * m * weights;
  * "read GB/s" is a plain read of the same packed bytes, alternated with the products. */
@@ -89,7 +89,10 @@ static void run(const compute *cpu, layer *layers, int n_layers, int64_t m, floa
 
 int main(int argc, char **argv)
 {
-    tensor_type type = argc > 1 && strcmp(argv[1], "q8_0") == 0 ? TENSOR_Q8_0 : TENSOR_Q4_0;
+    static const tensor_type types[] = {TENSOR_Q4_0, TENSOR_Q8_0, TENSOR_Q4_K, TENSOR_Q6_K};
+    tensor_type type = TENSOR_Q4_0;
+    for (size_t t = 0; argc > 1 && t < sizeof types / sizeof types[0]; t++)
+        if (strcmp(argv[1], tensor_type_name(types[t])) == 0) type = types[t];
     int n_layers = argc > 2 ? atoi(argv[2]) : 8, n_threads = argc > 3 ? atoi(argv[3]) : 2;
     static const int64_t row_counts[] = {1, 3, 8, 81};
     test_rng rng = {0x5851F42D4C957F2Dull};
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
     if (!layers || !x || !y[0] || !y[1] || !y[2]) return 1;
     for (int64_t i = 0; i < MAX_M * N_FF; i++) x[i] = y[2][i] = rng_uniform(&rng, -1.0f, 1.0f);
     size_t bytes = 0;
+    double weights = 0; /* values */
     for (int i = 0; i < n_layers; i++) {
         layer *l = &layers[i];
         static const int64_t shapes[7][2] = {{N_EMBD, N_EMBD}, {N_EMBD, N_EMBD}, {N_EMBD, N_EMBD},
@@ -107,6 +111,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 7; k++) {
             make_tensor(&rng, &l->weights[k], type, shapes[k][0], shapes[k][1]);
             bytes += l->weights[k].n_bytes;
+            weights += (double)shapes[k][0] * (double)shapes[k][1];
         }
         pack(&l->qkv, 3, &l->weights[0]);
         pack(&l->o, 1, &l->weights[3]);
@@ -129,7 +134,6 @@ int main(int argc, char **argv)
             if (t < best) best = t;
             if (read < best_read) best_read = read;
         }
-        double weights = (double)bytes / (type == TENSOR_Q4_0 ? 18.0 / 32.0 : 34.0 / 32.0);
         printf("%4lld %10.2f %8.1f %10.1f %12.1f\n", (long long)m, 1e3 * best, 1e-9 * bytes / best,
                2e-9 * (double)m * weights / best, 1e-9 * bytes / best_read);
         fflush(stdout);

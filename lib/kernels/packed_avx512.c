@@ -5,15 +5,15 @@
 #include "packed_kernels.h"
 #include "quant.h"
 
-/* Blocks ahead that the weight stream is prefetched into L2: 32 of q4_0 / q4_K (8 KiB), 12 of
- * q8_0 (6 KiB), 21 of q6_K (8 KiB, as for q4_0). Measured on Llama-2-7B layers past the LLC, products alternated in one process:
- * without it 3 rows run 25-35% slower; into L2 (T1) beat into L1 (T0) by 8-17% with 3 rows and tied
- * with 1; for q4_0, 24, 40, 48, 64 and 96 ahead, T2, and every other line were no better than 32;
- * for q8_0, 12 ahead streamed 1 row 3-12% and 3 rows 0-3% faster than 32 (8 ahead: 1 row faster
- * still, 3 rows slower). */
-#define PREFETCH_BLOCKS_Q4 32
-#define PREFETCH_BLOCKS_Q8 12
-#define PREFETCH_BLOCKS_Q6 21
+/* Bytes ahead that the weight stream is prefetched into L2: 128 KiB of 4- and 6-bit quants, 6 KiB
+ * (12 blocks) of q8_0. Measured on 1 GiB of tiles, distances alternated in one process: without
+ * prefetching 3 rows run 25-35% slower; into L2 (T1) beats into L1 (T0) and T2; every line of a
+ * block must be prefetched (every other line: 3 rows 40% slower). q4_0, q4_K, q6_K gain 10-25%
+ * (1 and 3 rows) from 64-256 KiB against 8 KiB, most when the machine's bandwidth is high: the
+ * hardware prefetcher then follows the stream earlier. q8_0, with less work per byte, is best
+ * near 6 KiB (1 row 3-12% faster than 16 KiB; 64-128 KiB no better). */
+#define PREFETCH_BYTES_Q4 (128 * 1024)
+#define PREFETCH_BYTES_Q8 (12 * 512)
 
 /* Offset o of the packed quants: value = d * (u - o); q4_K's -1 makes offset_sum the plain sum of
  * the activation quants, which its kernel multiplies by each row's min. */
@@ -113,15 +113,16 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
               k6 = layout->type == TENSOR_Q6_K;
     const int64_t n_blocks = layout->n_in / QK8_0;
     const size_t block_bytes = q8 ? 512 : k6 ? 384 : 256;
-    const int64_t prefetch_blocks = q8 ? PREFETCH_BLOCKS_Q8 : k6 ? PREFETCH_BLOCKS_Q6 : PREFETCH_BLOCKS_Q4;
+    const size_t prefetch_bytes = q8 ? PREFETCH_BYTES_Q8 : PREFETCH_BYTES_Q4;
     const uint8_t *block_scales = tile + (size_t)n_blocks * block_bytes;
     const uint16_t *super_scales = (const uint16_t *)(block_scales + (size_t)n_blocks * 32);
     __m512 acc[PACKED_ROWS_PER_PASS];
     for (int r = 0; r < n_rows; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; b++) {
         __m512i wq[8];
-        /* (near the end this reaches past the tile's quants: prefetches never fault) */
-        const char *ahead = (const char *)tile + (b + prefetch_blocks) * block_bytes;
+        /* (this reaches past the tile, into the next ones or past the weights: prefetches never
+         * fault) */
+        const char *ahead = (const char *)tile + (size_t)b * block_bytes + prefetch_bytes;
         for (size_t line = 0; line < block_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
         block_weights(tile, b, q8 ? 8 : k6 ? 6 : 4, wq);
         /* d_w scales the block (q6_K: its values 0..15), d_hi q6_K's values 16..31 */
