@@ -95,9 +95,9 @@ R2GEN_API r2gen_load_params r2gen_load_params_default(void);
 /*
  * Load a model: one GGUF holding everything, or a vision GGUF plus params->llm_path, or a
  * LLaMA-only GGUF (text-only mode). Weights are memory-mapped; the layers that run faster in
- * another layout (Swin's linear layers; q4_0, q8_0 and q4_K LLaMA matrices on AVX2 and AVX-512 VNNI
- * CPUs) are repacked once, on params->n_threads threads, and their pages of the file are given
- * back, so memory holds one copy of the weights. params may be NULL for the defaults. On success
+ * another layout (Swin's linear layers; q4_0, q8_0, q4_K and q6_K LLaMA matrices on AVX2 and
+ * AVX-512 VNNI CPUs) are repacked once, on params->n_threads threads, and their pages of the file
+ * are given back, so memory holds one copy of the weights. params may be NULL for the defaults. On success
  * *out_ctx is a new context, freed with r2gen_free. On failure *out_ctx is NULL and
  * r2gen_last_error(NULL) says why, naming the file and the first missing or malformed tensor or
  * key.
