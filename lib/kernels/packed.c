@@ -35,8 +35,7 @@ packed_layout packed_layout_of(tensor_type type, int64_t n_in)
     size_t n_blocks = (size_t)(n_in / QK8_0);
     /* per block: the quants and 32 bytes of scales (fp16 d, q4_K's sc and m, q6_K's two sc) */
     size_t bytes = n_blocks * (tile_block_quant_bytes(type) + 2 * PACKED_TILE_ROWS);
-    if (type == TENSOR_Q4_K || type == TENSOR_Q6_K)
-        bytes += (size_t)(n_in / QK_K) * tile_super_bytes(type);
+    bytes += (size_t)(n_in / QK_K) * tile_super_bytes(type);
     packed_layout layout = {type, n_in, (bytes + 63) / 64 * 64, kernels_select()->path};
     return layout;
 }

@@ -8,9 +8,10 @@
  * are interleaved: in block b of a tile, int32 lane i of 64-byte slice j holds four consecutive
  * quants of row i, so one dpbusd multiplies all 16 rows by the same four activation quants
  * (broadcast from memory) and the tile's 16 outputs for an activation row come out in one register.
- * The unpacking left is a nibble split (q4_0), done once per block for up to
- * PACKED_ROWS_PER_PASS activation rows, so the product streams the weights at memory speed for
- * the few rows of a decode step and runs as a register-blocked integer GEMM for a prefill.
+ * The unpacking left is a nibble split (q4_0, q4_K; q6_K adds its top bits), done once per block
+ * for up to PACKED_ROWS_PER_PASS activation rows, so the product streams the weights at memory
+ * speed for the few rows of a decode step and runs as a register-blocked integer GEMM for a
+ * prefill.
  *
  * A tile is n_in / 32 blocks: first every block's quants, then every block's 16 fp16 scales (the
  * file's d of each row, unchanged), padded to 64 bytes. Quants are unsigned, value = d * (u - o):
