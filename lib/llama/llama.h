@@ -26,8 +26,8 @@ typedef struct llama_model llama_model;
 /* Reads the llama.* config keys and validates every tensor (shape; type f32/f16/bf16/q8_0/q4_0/
  * q4_K/q6_K for matrices including token_embd and output, f32 for norms). A missing or malformed
  * tensor or key fails with R2GEN_ERR_MODEL_FORMAT naming it. On CPUs with the packed kernels,
- * q4_0/q8_0/q4_K/q6_K projections are repacked (lib/ops/projection.h) on n_threads threads into memory the
- * model owns, and the file's pages of those tensors are given back. */
+ * q4_0/q8_0/q4_K/q6_K projections are repacked (lib/ops/projection.h) on n_threads threads into
+ * memory the model owns, and the file's pages of those tensors are given back. */
 r2gen_status llama_load(const gguf_file *f, int n_threads, llama_model **out, error *err);
 void llama_free(llama_model *m);
 const llama_config *llama_get_config(const llama_model *m);
