@@ -139,6 +139,11 @@ void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile)
     }
 }
 
+int64_t packed_act_group(const packed_layout *layout)
+{
+    return layout->type == TENSOR_Q4_K || layout->type == TENSOR_Q6_K ? QK_K : QK8_0;
+}
+
 size_t packed_act_row_bytes(const packed_layout *layout)
 {
     return (size_t)(layout->n_in / QK8_0) * sizeof(block_q8_offset);

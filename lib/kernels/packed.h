@@ -31,7 +31,9 @@
  * Activations are quantised per row to block_q8_offset: the products are exact int32 sums of
  * u * a, started from -o * sum(a) so that the offset comes off in integers (q4_K's kernel keeps
  * the sum apart instead, o = -1, to multiply it by each row's min). The sums are kept per half
- * block because q6_K scales the two halves apart. */
+ * block because q6_K scales the two halves apart. An activation scale d covers one block for q4_0
+ * and q8_0 (llama.cpp's q8_0) and the 8 blocks of a super-block for q4_K and q6_K (as its q8_K
+ * does), so that their kernels scale a super-block's sums by it once. */
 #ifndef R2GEN_KERNELS_PACKED_H
 #define R2GEN_KERNELS_PACKED_H
 
@@ -71,6 +73,9 @@ packed_layout packed_layout_of(tensor_type type, int64_t n_in);
 
 /* Packs 16 consecutive rows of the file's blocks (rows row_bytes apart) into one tile. */
 void packed_fill_tile(const packed_layout *layout, const void *rows, void *tile);
+
+/* Values that share one activation scale d: 32, or 256 for the K-quants (see above). */
+int64_t packed_act_group(const packed_layout *layout);
 
 /* Bytes of one quantised activation row of n_in values. */
 size_t packed_act_row_bytes(const packed_layout *layout);

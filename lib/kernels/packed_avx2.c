@@ -26,41 +26,53 @@
  * distance, as AVX2-only CPUs often have 256 KiB of L2. */
 #define PREFETCH_BYTES (64 * 1024)
 
-/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (the same rule as the
- * AVX-512 kernel), and per half block offset_sum = -8 sum(qs) for q4_0's unsigned nibbles, -32
- * sum(qs) for q6_K's, sum(qs) for q4_K's mins (packed.h); q8_0 needs none here. */
+/* The largest |x| of n values (a multiple of 8). */
+static float abs_max(const float *x, int64_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 amax = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
+/* The sum of the 8 int32 lanes of two registers. */
+static int32_t lane_sum(__m256i a, __m256i b)
+{
+    __m256i sum = _mm256_add_epi32(a, b);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s4);
+}
+
+/* Per group of packed_act_group() values: d = max|x| / 127; per block of 32, qs = x / d rounded
+ * to nearest even (the same rule as the AVX-512 kernel), and per half block offset_sum = -8
+ * sum(qs) for q4_0's unsigned nibbles, -32 sum(qs) for q6_K's, sum(qs) for q4_K's mins (packed.h);
+ * q8_0 needs none here. */
 void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void *act)
 {
     block_q8_offset *blocks = act;
     const int offset = layout->type == TENSOR_Q4_0 ? 8
                        : layout->type == TENSOR_Q6_K ? 32
                        : layout->type == TENSOR_Q4_K ? -1 : 0;
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
-        __m256 v[4], amax = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            v[k] = _mm256_loadu_ps(x + 8 * k);
-            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        float d = _mm_cvtss_f32(m4) / 127.0f;
+    const int64_t group = packed_act_group(layout) / QK8_0;
+    for (int64_t g = 0; g < layout->n_in / QK8_0; g += group) {
+        float d = abs_max(x + g * QK8_0, group * QK8_0) / 127.0f;
         __m256 inv = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
-        __m256i q[4];
-        for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
-        /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute undoes it */
-        __m256i bytes =
-            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)blocks[b].qs, bytes);
-        blocks[b].d = d;
-        for (int h = 0; h < 2; h++) {
-            __m256i sum = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
-            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-            blocks[b].offset_sum[h] = -offset * _mm_cvtsi128_si32(s4);
+        for (int64_t b = g; b < g + group; b++) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + b * QK8_0 + 8 * k), inv));
+            /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute undoes it */
+            __m256i bytes =
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)blocks[b].qs, bytes);
+            blocks[b].d = d;
+            for (int h = 0; h < 2; h++) blocks[b].offset_sum[h] = -offset * lane_sum(q[2 * h], q[2 * h + 1]);
         }
     }
 }

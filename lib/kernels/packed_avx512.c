@@ -22,24 +22,29 @@ static int weight_offset(tensor_type type)
     return type == TENSOR_Q4_0 ? 8 : type == TENSOR_Q8_0 ? 128 : type == TENSOR_Q6_K ? 32 : -1;
 }
 
-/* Per block of 32: d = max|x| / 127, qs = x / d rounded to nearest even (as quantize_act_q8_0
- * and its siblings do), and the offset term for these weights. */
+/* Per group of packed_act_group() values: d = max|x| / 127; per block of 32, qs = x / d rounded
+ * to nearest even (as quantize_act_q8_0 and its siblings do) and the offset terms for these
+ * weights. */
 void packed_quantize_act_avx512(const packed_layout *layout, const float *x, void *act)
 {
     block_q8_offset *blocks = act;
     const int offset = weight_offset(layout->type);
-    for (int64_t b = 0; b < layout->n_in / QK8_0; b++, x += QK8_0) {
-        __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-        float d = amax / 127.0f;
+    const int64_t group = packed_act_group(layout) / QK8_0;
+    for (int64_t g = 0; g < layout->n_in / QK8_0; g += group) {
+        __m512 amax = _mm512_setzero_ps();
+        for (int64_t i = 0; i < group * QK8_0; i += 16)
+            amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + g * QK8_0 + i)));
+        float d = _mm512_reduce_max_ps(amax) / 127.0f;
         __m512 inv = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
-        __m512i q_lo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv));
-        __m512i q_hi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv));
-        _mm_storeu_si128((__m128i *)blocks[b].qs, _mm512_cvtsepi32_epi8(q_lo));
-        _mm_storeu_si128((__m128i *)(blocks[b].qs + 16), _mm512_cvtsepi32_epi8(q_hi));
-        blocks[b].d = d;
-        blocks[b].offset_sum[0] = -offset * _mm512_reduce_add_epi32(q_lo);
-        blocks[b].offset_sum[1] = -offset * _mm512_reduce_add_epi32(q_hi);
+        for (int64_t b = g; b < g + group; b++) {
+            __m512i q_lo = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + b * QK8_0), inv));
+            __m512i q_hi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + b * QK8_0 + 16), inv));
+            _mm_storeu_si128((__m128i *)blocks[b].qs, _mm512_cvtsepi32_epi8(q_lo));
+            _mm_storeu_si128((__m128i *)(blocks[b].qs + 16), _mm512_cvtsepi32_epi8(q_hi));
+            blocks[b].d = d;
+            blocks[b].offset_sum[0] = -offset * _mm512_reduce_add_epi32(q_lo);
+            blocks[b].offset_sum[1] = -offset * _mm512_reduce_add_epi32(q_hi);
+        }
     }
 }
 
@@ -104,20 +109,21 @@ q6_K_block_scales(const uint8_t *block_scales, const uint16_t *super_scales, int
     *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(bytes + 1))));
 }
 
-/* n_rows (a compile-time constant after inlining) activation rows against one tile. */
+/* n_rows activation rows against one tile of `type` (both compile-time constants after
+ * inlining, so each pass keeps only its type's registers). */
 static inline __attribute__((always_inline)) void
 tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, size_t act_stride,
-          int n_rows, float *y, size_t y_stride)
+          int n_rows, tensor_type type, float *y, size_t y_stride)
 {
-    const int q8 = layout->type == TENSOR_Q8_0, k4 = layout->type == TENSOR_Q4_K,
-              k6 = layout->type == TENSOR_Q6_K;
+    const int q8 = type == TENSOR_Q8_0, k4 = type == TENSOR_Q4_K, k6 = type == TENSOR_Q6_K;
     const int64_t n_blocks = layout->n_in / QK8_0;
     const size_t block_bytes = q8 ? 512 : k6 ? 384 : 256;
     const size_t prefetch_bytes = q8 ? PREFETCH_BYTES_Q8 : PREFETCH_BYTES_Q4;
     const uint8_t *block_scales = tile + (size_t)n_blocks * block_bytes;
     const uint16_t *super_scales = (const uint16_t *)(block_scales + (size_t)n_blocks * 32);
-    __m512 acc[PACKED_ROWS_PER_PASS];
-    for (int r = 0; r < n_rows; r++) acc[r] = _mm512_setzero_ps();
+    /* acc: the outputs; super: the K-quants' sums of one super-block, before its activation scale */
+    __m512 acc[PACKED_ROWS_PER_PASS], super[PACKED_ROWS_PER_PASS];
+    for (int r = 0; r < n_rows; r++) acc[r] = super[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n_blocks; b++) {
         __m512i wq[8];
         /* (this reaches past the tile, into the next ones or past the weights: prefetches never
@@ -143,46 +149,58 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
                 s0 = dpbusd_broadcast(s0, wq[j], a->qs + 4 * j);
                 s1 = dpbusd_broadcast(s1, wq[j + 4], a->qs + 16 + 4 * j);
             }
-            __m512 d_a = _mm512_set1_ps(a->d);
-            if (k6) { /* d_a * (s_lo * sum_lo + s_hi * sum_hi) */
-                __m512 both = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d_w,
-                                              _mm512_mul_ps(_mm512_cvtepi32_ps(s1), d_hi));
-                acc[r] = _mm512_fmadd_ps(both, d_a, acc[r]);
-                continue;
-            }
-            __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
-            if (k4) { /* d_a * (s * sum(u a) - min * sum(a)) */
+            if (k6) { /* s_lo * sum_lo + s_hi * sum_hi */
+                super[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d_w, super[r]);
+                super[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d_hi, super[r]);
+            } else if (k4) { /* s * sum(u a) - min * sum(a) */
                 float sum_a = (float)(a->offset_sum[0] + a->offset_sum[1]);
-                acc[r] = _mm512_fmadd_ps(
-                    _mm512_fmsub_ps(sums, d_w, _mm512_mul_ps(mins, _mm512_set1_ps(sum_a))), d_a, acc[r]);
+                super[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), d_w, super[r]);
+                super[r] = _mm512_fnmadd_ps(mins, _mm512_set1_ps(sum_a), super[r]);
             } else {
-                acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, d_a), acc[r]);
+                __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+                acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)), acc[r]);
             }
         }
+        if ((k4 || k6) && b % (QK_K / QK8_0) == QK_K / QK8_0 - 1)
+            for (int r = 0; r < n_rows; r++) { /* the super-block's activation scale, once */
+                const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
+                acc[r] = _mm512_fmadd_ps(super[r], _mm512_set1_ps(a->d), acc[r]);
+                super[r] = _mm512_setzero_ps();
+            }
     }
     for (int r = 0; r < n_rows; r++) _mm512_storeu_ps(y + r * y_stride, acc[r]);
 }
 
-#define TILE_ROWS_CASE(k)                                                                          \
-    case k: tile_rows(layout, tile, act, act_stride, k, y, y_stride); break
+#define TILE_ROWS_CASE(type, k)                                                                    \
+    case k: tile_rows(layout, tile, act, act_stride, k, type, y, y_stride); break
 
-static void tile_pass(const packed_layout *layout, const uint8_t *tile, const char *act,
-                      size_t act_stride, int n_rows, float *y, size_t y_stride)
-{
-    switch (n_rows) {
-        TILE_ROWS_CASE(1);
-        TILE_ROWS_CASE(2);
-        TILE_ROWS_CASE(3);
-        TILE_ROWS_CASE(4);
-        TILE_ROWS_CASE(5);
-        TILE_ROWS_CASE(6);
-        TILE_ROWS_CASE(7);
-        default: tile_rows(layout, tile, act, act_stride, PACKED_ROWS_PER_PASS, y, y_stride); break;
+/* One pass for each type, every row count compiled apart. */
+#define DEFINE_TILE_PASS(name, type)                                                               \
+    static void name(const packed_layout *layout, const uint8_t *tile, const char *act,            \
+                     size_t act_stride, int n_rows, float *y, size_t y_stride)                     \
+    {                                                                                              \
+        switch (n_rows) {                                                                          \
+            TILE_ROWS_CASE(type, 1);                                                               \
+            TILE_ROWS_CASE(type, 2);                                                               \
+            TILE_ROWS_CASE(type, 3);                                                               \
+            TILE_ROWS_CASE(type, 4);                                                               \
+            TILE_ROWS_CASE(type, 5);                                                               \
+            TILE_ROWS_CASE(type, 6);                                                               \
+            TILE_ROWS_CASE(type, 7);                                                               \
+            default: TILE_ROWS_CASE(type, PACKED_ROWS_PER_PASS);                                   \
+        }                                                                                          \
     }
-}
+DEFINE_TILE_PASS(tile_pass_q4_0, TENSOR_Q4_0)
+DEFINE_TILE_PASS(tile_pass_q8_0, TENSOR_Q8_0)
+DEFINE_TILE_PASS(tile_pass_q4_K, TENSOR_Q4_K)
+DEFINE_TILE_PASS(tile_pass_q6_K, TENSOR_Q6_K)
 
 void packed_tile_product_avx512(const packed_layout *layout, const void *tile, const void *act,
                                 size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
 {
-    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, PACKED_ROWS_PER_PASS, tile_pass);
+    packed_pass_fn *pass = layout->type == TENSOR_Q8_0   ? tile_pass_q8_0
+                           : layout->type == TENSOR_Q4_K ? tile_pass_q4_K
+                           : layout->type == TENSOR_Q6_K ? tile_pass_q6_K
+                                                         : tile_pass_q4_0;
+    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, PACKED_ROWS_PER_PASS, pass);
 }

@@ -4,8 +4,8 @@
  * converter writes neither K-quants nor GQA, so this is where the decoder meets them:
  * - embeddings of a q4_K token table are its exact dequantised rows;
  * - the K-quant model's prefill logits follow the f32 copy's within the quantisation of the
- *   activations that the K-quant products multiply (measured 1.4% of the logit range with the
- *   scalar kernels, 2.0% with the packed ones, which run q, k, v and ffn_down here);
+ *   activations that the K-quant products multiply (measured 1.4% of the logit range on every
+ *   kernel path; the packed kernels run q, k, v and ffn_down here);
  * - with GQA, decode steps equal a full prefill: to float rounding with f32 weights; with
  *   K-quants both quantise every activation row alike (measured equal on every kernel path). */
 #include <math.h>

@@ -187,15 +187,18 @@ static void test_gemm_f32(test_rng *rng)
             }
 }
 
-/* Rows of x quantised as the packed kernels quantise activations (per block of 32: d = max|x| /
- * 127, q = x / d rounded to nearest even), and dequantised back: what those kernels multiply. */
-static void packed_activations(const float *x, int64_t n, float *xq)
+/* Rows of x quantised as the packed kernels quantise activations for weights of `type` (per group
+ * of packed_act_group() values: d = max|x| / 127; q = x / d rounded to nearest even), and
+ * dequantised back: what those kernels multiply. */
+static void packed_activations(tensor_type type, int64_t n_in, const float *x, int64_t n, float *xq)
 {
-    for (int64_t b = 0; b < n; b += 32) {
+    packed_layout layout = packed_layout_of(type, n_in);
+    int64_t group = packed_act_group(&layout);
+    for (int64_t b = 0; b < n; b += group) {
         float amax = 0.0f;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        for (int64_t i = 0; i < group; i++) amax = fmaxf(amax, fabsf(x[b + i]));
         float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++) xq[b + i] = d * nearbyintf(x[b + i] * inv);
+        for (int64_t i = 0; i < group; i++) xq[b + i] = d * nearbyintf(x[b + i] * inv);
     }
 }
 
@@ -217,8 +220,11 @@ static void test_projection(test_rng *rng, const tensor_type *types, int64_t n_i
         y[i] = malloc(sizeof(float) * 81 * (size_t)part_rows[i]);
     }
     for (int64_t i = 0; i < 81 * n_in; i++) x[i] = rng_uniform(rng, -2.0f, 2.0f);
-    float *xq = malloc(sizeof(float) * 81 * (size_t)n_in);
-    packed_activations(x, 81 * n_in, xq);
+    float *xq[3]; /* the activations each part's packed kernel multiplies */
+    for (int i = 0; i < 3; i++) {
+        xq[i] = malloc(sizeof(float) * 81 * (size_t)n_in);
+        if (packed_supported(types[i], n_in)) packed_activations(types[i], n_in, x, 81 * n_in, xq[i]);
+    }
     projection p;
     projection_init(&p, 3, parts);
     for (int i = 0; i < 3; i++)
@@ -239,7 +245,7 @@ static void test_projection(test_rng *rng, const tensor_type *types, int64_t n_i
             CHECK(projection_forward(&cpu, &p, x, m, y, &err) == R2GEN_OK, "%s", err.message);
             for (int i = 0; i < 3; i++) {
                 int packed = p.packed && p.part_packed[i];
-                int bad = packed ? compare(&w[i], xq, m, NULL, y[i], 0, 0, &worst_ratio)
+                int bad = packed ? compare(&w[i], xq[i], m, NULL, y[i], 0, 0, &worst_ratio)
                                  : compare(&w[i], x, m, NULL, y[i], row_kernel_act_block(types[i]), 0,
                                            &worst_ratio);
                 CHECK(bad == 0, "projection %s %s n_in=%lld part %d (%lld rows) m=%lld threads=%d: "
@@ -254,8 +260,8 @@ static void test_projection(test_rng *rng, const tensor_type *types, int64_t n_i
            p.part_packed[2], worst_ratio);
     free(memory);
     free(x);
-    free(xq);
     for (int i = 0; i < 3; i++) {
+        free(xq[i]);
         free(y[i]);
         free(w[i].data);
         free(w[i].dense);
