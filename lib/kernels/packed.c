@@ -157,23 +157,31 @@ void packed_quantize_act(const packed_layout *layout, const float *x, void *act)
         packed_quantize_act_avx2(layout, x, act);
 }
 
-void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
-                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+void packed_tiles_product(const packed_layout *layout, const void *tiles, int64_t n_tiles,
+                          const void *act, size_t act_stride, int64_t n_rows, float *y,
+                          size_t y_stride)
 {
     if (layout->path == KERNEL_AVX512)
-        packed_tile_product_avx512(layout, tile, act, act_stride, n_rows, y, y_stride);
+        packed_tiles_product_avx512(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride);
     else
-        packed_tile_product_avx2(layout, tile, act, act_stride, n_rows, y, y_stride);
+        packed_tiles_product_avx2(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride);
 }
 
-void packed_passes(const packed_layout *layout, const void *tile, const void *act, size_t act_stride,
-                   int64_t n_rows, float *y, size_t y_stride, int max_rows, packed_pass_fn *pass)
+void packed_passes(const packed_layout *layout, const void *tiles, int64_t n_tiles, const void *act,
+                   size_t act_stride, int64_t n_rows, float *y, size_t y_stride, int max_rows,
+                   packed_pass_fn *pass)
 {
     int64_t n_passes = (n_rows + max_rows - 1) / max_rows;
-    for (int64_t r0 = 0, i = 0; i < n_passes; i++) {
-        int64_t r1 = n_rows * (i + 1) / n_passes;
-        pass(layout, tile, (const char *)act + r0 * act_stride, act_stride, (int)(r1 - r0),
-             y + r0 * y_stride, y_stride);
-        r0 = r1;
+    int64_t group = n_passes > 1 ? PACKED_TILE_GROUP : 1;
+    for (int64_t t0 = 0; t0 < n_tiles; t0 += group) {
+        int64_t t1 = t0 + group < n_tiles ? t0 + group : n_tiles;
+        for (int64_t r0 = 0, i = 0; i < n_passes; i++) {
+            int64_t r1 = n_rows * (i + 1) / n_passes;
+            for (int64_t t = t0; t < t1; t++)
+                pass(layout, (const uint8_t *)tiles + (size_t)t * layout->tile_bytes,
+                     (const char *)act + r0 * act_stride, act_stride, (int)(r1 - r0),
+                     y + r0 * y_stride + t * PACKED_TILE_ROWS, y_stride);
+            r0 = r1;
+        }
     }
 }

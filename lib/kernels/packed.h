@@ -82,9 +82,10 @@ size_t packed_act_row_bytes(const packed_layout *layout);
 /* One activation row of n_in floats -> block_q8_offset blocks for these weights. */
 void packed_quantize_act(const packed_layout *layout, const float *x, void *act);
 
-/* y[r][0..15] = the tile's 16 outputs for activation rows r < n_rows (rows act_stride bytes apart
- * in act, y_stride floats apart in y). */
-void packed_tile_product(const packed_layout *layout, const void *tile, const void *act,
-                         size_t act_stride, int64_t n_rows, float *y, size_t y_stride);
+/* y[r][16t .. 16t + 15] = the 16 outputs of tile t < n_tiles (tiles consecutive from `tiles`) for
+ * activation rows r < n_rows (rows act_stride bytes apart in act, y_stride floats apart in y). */
+void packed_tiles_product(const packed_layout *layout, const void *tiles, int64_t n_tiles,
+                          const void *act, size_t act_stride, int64_t n_rows, float *y,
+                          size_t y_stride);
 
 #endif

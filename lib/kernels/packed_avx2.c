@@ -258,8 +258,9 @@ static void tile_pass(const packed_layout *layout, const uint8_t *tile, const ch
     for (int half = 0; half < 2; half++) WITH_FLAG_AND_ROWS(HALF_TILE_Q8_ROWS, q8, n_rows)
 }
 
-void packed_tile_product_avx2(const packed_layout *layout, const void *tile, const void *act,
-                              size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+void packed_tiles_product_avx2(const packed_layout *layout, const void *tiles, int64_t n_tiles,
+                               const void *act, size_t act_stride, int64_t n_rows, float *y,
+                               size_t y_stride)
 {
-    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, ROWS_PER_PASS, tile_pass);
+    packed_passes(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride, ROWS_PER_PASS, tile_pass);
 }

@@ -195,12 +195,14 @@ DEFINE_TILE_PASS(tile_pass_q8_0, TENSOR_Q8_0)
 DEFINE_TILE_PASS(tile_pass_q4_K, TENSOR_Q4_K)
 DEFINE_TILE_PASS(tile_pass_q6_K, TENSOR_Q6_K)
 
-void packed_tile_product_avx512(const packed_layout *layout, const void *tile, const void *act,
-                                size_t act_stride, int64_t n_rows, float *y, size_t y_stride)
+void packed_tiles_product_avx512(const packed_layout *layout, const void *tiles, int64_t n_tiles,
+                                 const void *act, size_t act_stride, int64_t n_rows, float *y,
+                                 size_t y_stride)
 {
     packed_pass_fn *pass = layout->type == TENSOR_Q8_0   ? tile_pass_q8_0
                            : layout->type == TENSOR_Q4_K ? tile_pass_q4_K
                            : layout->type == TENSOR_Q6_K ? tile_pass_q6_K
                                                          : tile_pass_q4_0;
-    packed_passes(layout, tile, act, act_stride, n_rows, y, y_stride, PACKED_ROWS_PER_PASS, pass);
+    packed_passes(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride, PACKED_ROWS_PER_PASS,
+                  pass);
 }

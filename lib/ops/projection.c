@@ -77,10 +77,11 @@ static void thread_tiles(const projection *p, const char *const *act, size_t act
         /* tiles t with begin <= offset + t * tile_bytes < end */
         int64_t first = begin <= offset ? 0 : (int64_t)((begin - offset + tile_bytes - 1) / tile_bytes);
         int64_t last = end <= offset ? 0 : (int64_t)((end - offset + tile_bytes - 1) / tile_bytes);
-        for (int64_t t = first; t < (last < n_tiles ? last : n_tiles); t++)
-            packed_tile_product(&p->layouts[i], p->packed + offset + (size_t)t * tile_bytes,
-                                act[i], act_stride, m, y[i] + t * PACKED_TILE_ROWS,
-                                (size_t)tensor_n_rows(p->parts[i]));
+        if (last > n_tiles) last = n_tiles;
+        if (first < last)
+            packed_tiles_product(&p->layouts[i], p->packed + offset + (size_t)first * tile_bytes,
+                                 last - first, act[i], act_stride, m, y[i] + first * PACKED_TILE_ROWS,
+                                 (size_t)tensor_n_rows(p->parts[i]));
     }
 }
 

@@ -288,6 +288,11 @@ static void test_projections(test_rng *rng, kernel_path path)
     const int packs = path >= KERNEL_AVX2, all[3] = {packs, packs, packs};
     test_projection(rng, mixed, 512, tiles, all);
     test_projection(rng, two, 64, tiles, all);
+    /* parts of 10 and 3 tiles: a many-row product takes its passes over groups of tiles
+     * (PACKED_TILE_GROUP), the last group short */
+    const int64_t groups[3] = {160, 48, 16};
+    const tensor_type q4[3] = {TENSOR_Q4_0, TENSOR_Q4_0, TENSOR_Q4_0};
+    test_projection(rng, q4, 64, groups, all);
     /* q6_K alone, as Q4_K_M's ffn_down and output, ragged too */
     const tensor_type q6[3] = {TENSOR_Q6_K, TENSOR_Q6_K, TENSOR_Q6_K};
     const int but_ragged[3] = {packs, 0, packs};
