@@ -31,7 +31,8 @@ static float abs_max(const float *x, int64_t n)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 amax = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    for (int64_t i = 0; i < n; i += 8)
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -66,13 +67,15 @@ void packed_quantize_act_avx2(const packed_layout *layout, const float *x, void 
             __m256i q[4];
             for (int k = 0; k < 4; k++)
                 q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + b * QK8_0 + 8 * k), inv));
-            /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute undoes it */
+            /* int32 -> int8 in value order: the packs work within 128-bit lanes, the permute
+             * undoes it */
             __m256i bytes =
                 _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
             bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
             _mm256_storeu_si256((__m256i *)blocks[b].qs, bytes);
             blocks[b].d = d;
-            for (int h = 0; h < 2; h++) blocks[b].offset_sum[h] = -offset * lane_sum(q[2 * h], q[2 * h + 1]);
+            for (int h = 0; h < 2; h++)
+                blocks[b].offset_sum[h] = -offset * lane_sum(q[2 * h], q[2 * h + 1]);
         }
     }
 }
@@ -186,7 +189,8 @@ static inline __attribute__((always_inline)) void
 q6_K_half_scales(const uint8_t *block_scales, const uint16_t *super_scales, int64_t b, int half,
                  __m256 *lo, __m256 *hi)
 {
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(super_scales + 16 * (b / 8) + 8 * half)));
+    const uint16_t *super = super_scales + 16 * (b / 8) + 8 * half;
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)super));
     const uint8_t *bytes = block_scales + 32 * b + 8 * half;
     __m256i sc_lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)bytes));
     __m256i sc_hi = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(bytes + 16)));
@@ -262,5 +266,6 @@ void packed_tiles_product_avx2(const packed_layout *layout, const void *tiles, i
                                const void *act, size_t act_stride, int64_t n_rows, float *y,
                                size_t y_stride)
 {
-    packed_passes(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride, ROWS_PER_PASS, tile_pass);
+    packed_passes(layout, tiles, n_tiles, act, act_stride, n_rows, y, y_stride, ROWS_PER_PASS,
+                  tile_pass);
 }

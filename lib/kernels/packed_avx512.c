@@ -38,7 +38,8 @@ void packed_quantize_act_avx512(const packed_layout *layout, const float *x, voi
         __m512 inv = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
         for (int64_t b = g; b < g + group; b++) {
             __m512i q_lo = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + b * QK8_0), inv));
-            __m512i q_hi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + b * QK8_0 + 16), inv));
+            __m512i q_hi =
+                _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + b * QK8_0 + 16), inv));
             _mm_storeu_si128((__m128i *)blocks[b].qs, _mm512_cvtsepi32_epi8(q_lo));
             _mm_storeu_si128((__m128i *)(blocks[b].qs + 16), _mm512_cvtsepi32_epi8(q_hi));
             blocks[b].d = d;
@@ -70,7 +71,8 @@ block_weights(const uint8_t *quants, int64_t b, int bits, __m512i wq[8])
         __m512i at[4] = {_mm512_slli_epi16(high, 4), _mm512_slli_epi16(high, 2), high,
                          _mm512_srli_epi16(high, 2)};
         /* (at & top) | wq: shifts within 16 bits bring other bits along, the mask drops them */
-        for (int j = 0; j < 4; j++) wq[4 * h + j] = _mm512_ternarylogic_epi32(at[j], top, wq[4 * h + j], 0xEA);
+        for (int j = 0; j < 4; j++)
+            wq[4 * h + j] = _mm512_ternarylogic_epi32(at[j], top, wq[4 * h + j], 0xEA);
     }
 }
 
@@ -154,7 +156,8 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
                 super[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d_hi, super[r]);
             } else if (k4) { /* s * sum(u a) - min * sum(a) */
                 float sum_a = (float)(a->offset_sum[0] + a->offset_sum[1]);
-                super[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), d_w, super[r]);
+                __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+                super[r] = _mm512_fmadd_ps(sums, d_w, super[r]);
                 super[r] = _mm512_fnmadd_ps(mins, _mm512_set1_ps(sum_a), super[r]);
             } else {
                 __m512 sums = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));

@@ -60,6 +60,12 @@ static int act_owner(const projection *p, int i)
     return i;
 }
 
+/* How many tiles of tile_bytes from `offset` begin before byte `at`. */
+static int64_t tiles_before(size_t at, size_t offset, size_t tile_bytes)
+{
+    return at <= offset ? 0 : (int64_t)((at - offset + tile_bytes - 1) / tile_bytes);
+}
+
 /* This thread's share of the tiles: those that begin in its slice of the packed bytes. Slices of
  * bytes rather than of tiles, so a q6_K part beside q4_K ones does not load one thread more than
  * the other; each thread streams one contiguous run, measured 10-15% faster than handing out
@@ -75,8 +81,7 @@ static void thread_tiles(const projection *p, const char *const *act, size_t act
         size_t tile_bytes = p->layouts[i].tile_bytes, offset = p->part_offset[i];
         int64_t n_tiles = part_tiles(p, i);
         /* tiles t with begin <= offset + t * tile_bytes < end */
-        int64_t first = begin <= offset ? 0 : (int64_t)((begin - offset + tile_bytes - 1) / tile_bytes);
-        int64_t last = end <= offset ? 0 : (int64_t)((end - offset + tile_bytes - 1) / tile_bytes);
+        int64_t first = tiles_before(begin, offset, tile_bytes), last = tiles_before(end, offset, tile_bytes);
         if (last > n_tiles) last = n_tiles;
         if (first < last)
             packed_tiles_product(&p->layouts[i], p->packed + offset + (size_t)first * tile_bytes,
