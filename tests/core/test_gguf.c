@@ -107,6 +107,20 @@ static void expect_u32(const byte_buffer *good, size_t offset, uint32_t v, r2gen
     expect_patched(good, offset, &v, sizeof v, want, what);
 }
 
+/* A type this reader refuses is named as llama.cpp's users know it, beside what it reads. */
+static void test_unsupported_type_named(const byte_buffer *good, const sample_layout *l)
+{
+    uint8_t *copy = malloc(good->size);
+    memcpy(copy, good->data, good->size);
+    uint32_t q5_K = 13;
+    memcpy(copy + l->tensor_type[0], &q5_K, sizeof q5_K);
+    error err = {0};
+    CHECK(open_bytes(copy, good->size, &err) == R2GEN_ERR_UNSUPPORTED &&
+              strstr(err.message, "type 13 (q5_K)") && strstr(err.message, "q4_K and q6_K"),
+          "q5_K refused by name: %s", err.message);
+    free(copy);
+}
+
 static void test_damaged_fields(const byte_buffer *good, const sample_layout *l)
 {
     expect_patched(good, 0, "GGUG", 4, R2GEN_ERR_MODEL_FORMAT, "wrong magic");
@@ -221,6 +235,7 @@ int main(void)
         }
         gguf_close(f);
         test_damaged_fields(&good, &layout);
+        test_unsupported_type_named(&good, &layout);
         test_truncations(&good);
         test_random_damage(&good);
         if (version == 3) test_files(&good);
