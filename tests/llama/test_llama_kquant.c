@@ -210,7 +210,8 @@ static r2gen_status greedy(const llama_model *m, const float *inputs, float *log
 }
 
 /* GQA decode steps against one prefill of prefix + the decoded tokens, within `tol` of the
- * logits' range (room for a kernel that would quantise one row and many rows differently). */
+ * logits' range (with K-quants, room for the float-rounding differences between decode and
+ * prefill attention to move an activation across a quantisation step). */
 static void check_decode(const char *what, const llama_model *m, const float *inputs, double tol)
 {
     compute cpu = tiny_cpu();
@@ -272,10 +273,10 @@ int main(void)
         double scale = largest(logits_f, n), d = max_abs_diff(logits_q, logits_f, n) / scale;
         printf("q4_K/q6_K vs dequantised f32 weights: max |diff| / max |logit| = %.3g (max |logit| %.3g)\n",
                d, scale);
-        CHECK(scale > 1.0 && d <= 0.05, "K-quant logits differ by %g of their range", d);
+        CHECK(scale > 1.0 && d <= 0.03, "K-quant logits differ by %g of their range", d);
     }
     check_decode("f32 copy", f.model, inputs, 1e-5);
-    check_decode("q4_K/q6_K", q.model, inputs, 0.03);
+    check_decode("q4_K/q6_K", q.model, inputs, 0.005);
 
     llama_session_free(sq);
     llama_session_free(sf);
