@@ -230,21 +230,6 @@ static int64_t checked_elems(const int64_t *ne, int n_dims)
     return n;
 }
 
-/* ggml's name of a tensor type this reader does not read (ggml.h numbering), for the message
- * that refuses it: users meet these as the quantisation names of llama.cpp's files. */
-static const char *ggml_type_name(uint32_t type)
-{
-    static const char *const names[] = {
-        [3] = "q4_1",     [6] = "q5_0",     [7] = "q5_1",     [9] = "q8_1",
-        [10] = "q2_K",    [11] = "q3_K",    [13] = "q5_K",    [15] = "q8_K",
-        [16] = "iq2_xxs", [17] = "iq2_xs",  [18] = "iq3_xxs", [19] = "iq1_s",
-        [20] = "iq4_nl",  [21] = "iq3_s",   [22] = "iq2_s",   [23] = "iq4_xs",
-        [24] = "i8",      [25] = "i16",     [26] = "i32",     [27] = "i64",
-        [28] = "f64",     [29] = "iq1_m",
-    };
-    return type < sizeof names / sizeof names[0] && names[type] ? names[type] : "unknown";
-}
-
 static r2gen_status read_tensor_info(cursor *c, tensor *t, gguf_string *name, uint64_t *offset,
                                      size_t index, error *err)
 {
@@ -274,9 +259,9 @@ static r2gen_status read_tensor_info(cursor *c, tensor *t, gguf_string *name, ui
                          (int)name->len, name->data);
     if (!tensor_type_known(type))
         return error_set(err, R2GEN_ERR_UNSUPPORTED,
-                         "tensor '%.*s': type %u (%s) is not supported (this library reads f32, "
-                         "f16, bf16, q8_0, q4_0, q4_K and q6_K)",
-                         (int)name->len, name->data, type, ggml_type_name(type));
+                         "tensor '%.*s': type %u (%s) is not supported (this library reads "
+                         TENSOR_TYPE_NAMES ")",
+                         (int)name->len, name->data, type, tensor_type_name(type));
     t->type = (tensor_type)type;
     int64_t n_elems = checked_elems(t->ne, t->n_dims);
     size_t row_bytes = tensor_row_bytes(t->type, t->ne[0]);

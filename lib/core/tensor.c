@@ -39,10 +39,25 @@ size_t tensor_type_block_bytes(tensor_type type)
     return info ? info->block_bytes : 0;
 }
 
+/* ggml's names of the types the library does not read (ggml.h numbering), for the messages that
+ * refuse them: users meet these as the quantisation names of llama.cpp's files. */
+static const char *unread_type_name(uint32_t type)
+{
+    static const char *const names[] = {
+        [3] = "q4_1",     [6] = "q5_0",     [7] = "q5_1",     [9] = "q8_1",
+        [10] = "q2_K",    [11] = "q3_K",    [13] = "q5_K",    [15] = "q8_K",
+        [16] = "iq2_xxs", [17] = "iq2_xs",  [18] = "iq3_xxs", [19] = "iq1_s",
+        [20] = "iq4_nl",  [21] = "iq3_s",   [22] = "iq2_s",   [23] = "iq4_xs",
+        [24] = "i8",      [25] = "i16",     [26] = "i32",     [27] = "i64",
+        [28] = "f64",     [29] = "iq1_m",
+    };
+    return type < sizeof names / sizeof names[0] && names[type] ? names[type] : "unknown";
+}
+
 const char *tensor_type_name(uint32_t type)
 {
     const type_info *info = find_type(type);
-    return info ? info->name : "unknown";
+    return info ? info->name : unread_type_name(type);
 }
 
 size_t tensor_row_bytes(tensor_type type, int64_t n)

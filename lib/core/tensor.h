@@ -17,6 +17,8 @@ typedef enum tensor_type {
     TENSOR_Q6_K = 14,
     TENSOR_BF16 = 30,
 } tensor_type;
+/* The names of the types above, for messages that list what the library reads. */
+#define TENSOR_TYPE_NAMES "f32, f16, bf16, q8_0, q4_0, q4_K and q6_K"
 
 #define TENSOR_MAX_DIMS 4
 
@@ -34,7 +36,9 @@ typedef struct tensor {
 int tensor_type_known(uint32_t type);
 int64_t tensor_type_block_elems(tensor_type type);
 size_t tensor_type_block_bytes(tensor_type type);
-const char *tensor_type_name(uint32_t type); /* "f32", "q4_K", ...; "unknown" otherwise */
+/* "f32", "q4_K", ...; ggml's name for a type the library does not read ("q5_K"); "unknown" for
+ * an id ggml does not define either. */
+const char *tensor_type_name(uint32_t type);
 
 /* Bytes of one row of n values; 0 when n is not a whole number of blocks. */
 size_t tensor_row_bytes(tensor_type type, int64_t n);

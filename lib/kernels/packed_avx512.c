@@ -8,10 +8,10 @@
 /* Bytes ahead that the weight stream is prefetched into L2: 128 KiB of 4- and 6-bit quants, 6 KiB
  * (12 blocks) of q8_0. Measured on 1 GiB of tiles, distances alternated in one process: without
  * prefetching 3 rows run 25-35% slower; into L2 (T1) beats into L1 (T0) and T2; every line of a
- * block must be prefetched (every other line: 3 rows 40% slower). q4_0, q4_K, q6_K gain 10-25%
- * (1 and 3 rows) from 64-256 KiB against 8 KiB, most when the machine's bandwidth is high: the
- * hardware prefetcher then follows the stream earlier. q8_0, with less work per byte, is best
- * near 6 KiB (1 row 3-12% faster than 16 KiB; 64-128 KiB no better). */
+ * block must be prefetched (every other line, or one per block: 3 rows at half the speed, as the
+ * hardware prefetchers do not follow this stream). q4_0, q4_K, q6_K gain 10-25% (1 and 3 rows)
+ * from 64-256 KiB against 8 KiB, most when the machine's bandwidth is high. q8_0, with less work
+ * per byte, is best near 6 KiB (1 row 3-12% faster than 16 KiB; 64-128 KiB no better). */
 #define PREFETCH_BYTES_Q4 (128 * 1024)
 #define PREFETCH_BYTES_Q8 (12 * 512)
 
@@ -164,8 +164,10 @@ tile_rows(const packed_layout *layout, const uint8_t *tile, const char *act, siz
                 acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(d_w, _mm512_set1_ps(a->d)), acc[r]);
             }
         }
+        /* after a super-block's last block, its activation scale, once (every block of the
+         * super-block carries the same d) */
         if ((k4 || k6) && b % (QK_K / QK8_0) == QK_K / QK8_0 - 1)
-            for (int r = 0; r < n_rows; r++) { /* the super-block's activation scale, once */
+            for (int r = 0; r < n_rows; r++) {
                 const block_q8_offset *a = (const block_q8_offset *)(act + r * act_stride) + b;
                 acc[r] = _mm512_fmadd_ps(super[r], _mm512_set1_ps(a->d), acc[r]);
                 super[r] = _mm512_setzero_ps();
